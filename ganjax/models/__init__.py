@@ -1,0 +1,116 @@
+"""Generator/discriminator pairs, looked up by ``config.model.name``.
+
+Every generator is called as ``G(noise, condition, train=...)`` and every
+discriminator as ``D(images, condition, train=...)``, where ``condition`` is
+``None`` (unconditional), integer labels (class-conditional) or the input image
+(image-to-image). That shared signature is what lets one train step serve all
+families: adding a family means adding a builder here, not a second trainer.
+"""
+
+import dataclasses
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ganjax.models import dcgan, seed
+
+#: Output activation -> the pixel range images are normalised to.
+OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+
+
+@dataclasses.dataclass(frozen=True)
+class GanModel:
+  """A generator, a discriminator and what the train step must know of them.
+
+  Attributes:
+    generator: linen module, ``G(noise, condition, train=...)``.
+    discriminator: linen module, ``D(images, condition, train=...)``.
+    noise_dim: size of the generator's noise vector (0: no noise input).
+    noise_distribution: "uniform" (in [-1, 1]) or "normal".
+    output_activation: "sigmoid" or "tanh": fixes the pixel range of the data.
+    condition: "none", "label" or "image".
+  """
+  generator: nn.Module
+  discriminator: nn.Module
+  noise_dim: int
+  noise_distribution: str = "uniform"
+  output_activation: str = "sigmoid"
+  condition: str = "none"
+
+  @property
+  def pixel_range(self) -> tuple[float, float]:
+    return OUTPUT_RANGES[self.output_activation]
+
+  def sample_noise(self, key: jax.Array, num: int) -> jax.Array:
+    shape = (num, self.noise_dim)
+    if self.noise_distribution == "uniform":
+      return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+    return jax.random.normal(key, shape)
+
+
+def _dtype(name: str) -> Any:
+  try:
+    return {"float32": jnp.float32, "bfloat16": jnp.bfloat16,
+            "float16": jnp.float16}[name]
+  except KeyError:
+    raise ValueError(f"model.dtype must be float32, bfloat16 or float16, not {name!r}")
+
+
+def _check_divisible(image_shape: tuple[int, int, int], by: int, model: str) -> None:
+  height, width, _ = image_shape
+  if height != width or height % by:
+    raise ValueError(f"model {model!r} needs square images with a side divisible by "
+                     f"{by}; the data has {height}x{width}")
+
+
+def build_seed(image_shape, num_classes, *, noise_dim: int = 100,
+               dropout_rate: float = 0.4, g_features: int = 256,
+               d_features: int = 64, dtype: str = "float32") -> GanModel:
+  """The seed's Keras DCGAN (see :mod:`ganjax.models.seed`)."""
+  del num_classes
+  _check_divisible(image_shape, 4, "seed")
+  return GanModel(
+      generator=seed.SeedGenerator(
+          image_size=image_shape[0], base_features=g_features,
+          channels=image_shape[2], dropout_rate=dropout_rate, dtype=_dtype(dtype)),
+      discriminator=seed.SeedDiscriminator(
+          base_features=d_features, dropout_rate=dropout_rate, dtype=_dtype(dtype)),
+      noise_dim=noise_dim, noise_distribution="uniform", output_activation="sigmoid")
+
+
+def build_dcgan(image_shape, num_classes, *, noise_dim: int = 100,
+                g_features: int = 64, d_features: int = 64,
+                dtype: str = "float32") -> GanModel:
+  """The DCGAN paper's model (see :mod:`ganjax.models.dcgan`)."""
+  del num_classes
+  _check_divisible(image_shape, 2, "dcgan")
+  return GanModel(
+      generator=dcgan.DCGANGenerator(
+          image_size=image_shape[0], channels=image_shape[2],
+          base_features=g_features, dtype=_dtype(dtype)),
+      discriminator=dcgan.DCGANDiscriminator(
+          image_size=image_shape[0], base_features=d_features, dtype=_dtype(dtype)),
+      noise_dim=noise_dim, noise_distribution="uniform", output_activation="tanh")
+
+
+MODELS: dict[str, Callable[..., GanModel]] = {
+    "seed": build_seed,
+    "dcgan": build_dcgan,
+}
+
+
+def build_model(name: str, image_shape: tuple[int, int, int],
+                num_classes: int | None, **kwargs: Any) -> GanModel:
+  """Builds the registered model ``name`` for images of ``image_shape`` (H, W, C).
+
+  Raises:
+    ValueError: unknown name, unknown keyword or data the model cannot handle.
+  """
+  if name not in MODELS:
+    raise ValueError(f"unknown model.name {name!r}; choose one of {sorted(MODELS)}")
+  try:
+    return MODELS[name](tuple(image_shape), num_classes, **kwargs)
+  except TypeError as e:
+    raise ValueError(f"model {name!r} does not take these options: {e}") from None

@@ -1,0 +1,3 @@
+from ganjax.main import run
+
+run()

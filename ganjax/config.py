@@ -1,0 +1,133 @@
+"""Run configurations: defaults shared by experiments, validation, resume checks.
+
+Experiments (``experiments/*.py``) start from :func:`default_config` and change
+what they need. A workdir remembers its config in ``config.json``; resuming with a
+config that differs in a key that shapes the model, the optimizer or the data
+order is refused (:func:`incompatible_keys`), while changes that are safe (more
+steps, other logging or checkpoint intervals, evaluation settings) are allowed.
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import ml_collections
+from ml_collections import config_dict
+
+from ganjax.errors import UserError
+
+CONFIG_FILE = "config.json"
+
+#: Keys (or key prefixes) that a resumed run must share with the run it resumes.
+RESUME_INVARIANT_KEYS = ("seed", "model", "loss", "optim", "data.name", "data.split",
+                         "data.pairs", "train.batch_size", "train.reuse_fake")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every key a run reads, with the seed's defaults (Keras DCGAN on MNIST)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.data = ml_collections.ConfigDict(dict(
+      name="mnist",                                 # a TFDS dataset name
+      split="train",
+      idx_dir=config_dict.placeholder(str),         # MNIST-format IDX files: no TFDS
+      data_dir=config_dict.placeholder(str),        # TFDS data_dir
+  ))
+  c.model = ml_collections.ConfigDict(dict(
+      name="seed", noise_dim=100, dropout_rate=0.4, g_features=256, d_features=64,
+      dtype="float32"))
+  c.loss = ml_collections.ConfigDict(dict(adversarial="non_saturating", l1_weight=0.0))
+  c.optim = ml_collections.ConfigDict(dict(
+      g=dict(name="adam", learning_rate=4e-4, b1=0.9, b2=0.999, eps=1e-7),
+      d=dict(name="adam", learning_rate=8e-4, b1=0.9, b2=0.999, eps=1e-7)))
+  c.train = ml_collections.ConfigDict(dict(
+      steps=18_000,            # 30 epochs of MNIST's 60,000 images at batch 100
+      batch_size=100,          # global, over all devices
+      reuse_fake=False,        # True: one G forward for both updates (faster)
+      max_rollbacks=3,         # non-finite values: roll back at most this often
+  ))
+  c.ckpt = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True))
+  c.samples = ml_collections.ConfigDict(dict(every_steps=500, num=64))
+  c.log = ml_collections.ConfigDict(dict(every_steps=50))
+  return c
+
+
+_POSITIVE = ("train.steps", "train.batch_size", "ckpt.every_steps", "ckpt.keep",
+             "samples.every_steps", "samples.num", "log.every_steps")
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+  """{'a.b': value} for every leaf of a (nested) ConfigDict or dict."""
+  items = config.items() if hasattr(config, "items") else []
+  flat = {}
+  for key, value in items:
+    name = f"{prefix}{key}"
+    if hasattr(value, "items"):
+      flat.update(flatten(value, name + "."))
+    else:
+      flat[name] = value
+  return flat
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises UserError for values no run can use."""
+  flat = flatten(config)
+  for key in _POSITIVE:
+    value = flat.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+      raise UserError(f"config.{key} must be a positive integer, not {value!r}")
+  if flat["train.max_rollbacks"] < 0:
+    raise UserError("config.train.max_rollbacks must be >= 0")
+
+
+def _is_invariant(key: str, invariant: Iterable[str]) -> bool:
+  return any(key == k or key.startswith(k + ".") for k in invariant)
+
+
+def incompatible_keys(saved: dict[str, Any], current: dict[str, Any],
+                      invariant: Iterable[str] = RESUME_INVARIANT_KEYS) -> list[str]:
+  """Flattened keys whose values differ and that a resume must not change."""
+  saved, current = flatten(saved), flatten(current)
+  return sorted(key for key in set(saved) | set(current)
+                if _is_invariant(key, invariant) and saved.get(key) != current.get(key))
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
+
+
+def load_saved(workdir: Path) -> dict[str, Any] | None:
+  path = Path(workdir) / CONFIG_FILE
+  if not path.exists():
+    return None
+  try:
+    return json.loads(path.read_text())
+  except (OSError, json.JSONDecodeError) as e:
+    raise UserError(f"{path} is unreadable ({e}); restore it or use a new workdir") from e
+
+
+def check_resumable(saved: dict[str, Any] | None, config: ml_collections.ConfigDict,
+                    workdir: Path) -> None:
+  """Refuses a config that would change the model, optimizer or data order."""
+  if saved is None:
+    return
+  differing = incompatible_keys(saved, config.to_dict())
+  if differing:
+    saved_flat, current_flat = flatten(saved), flatten(config.to_dict())
+    changes = ", ".join(f"{k} ({saved_flat.get(k)!r} -> {current_flat.get(k)!r})"
+                        for k in differing)
+    raise UserError(f"workdir {workdir} holds a run with a different configuration: "
+                    f"{changes}; use a new --workdir or the original values")
+
+
+def write(config: ml_collections.ConfigDict, workdir: Path) -> None:
+  path = Path(workdir) / CONFIG_FILE
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(to_json(config))
+  os.replace(tmp, path)
+
+
+def from_json_dict(saved: dict[str, Any]) -> ml_collections.ConfigDict:
+  """A workdir's config.json as a ConfigDict (for the sample/eval commands)."""
+  return ml_collections.ConfigDict(saved)

@@ -1,0 +1,46 @@
+"""Train a GAN: ``python -m ganjax.main --config experiments/mnist.py --workdir DIR``.
+
+Running the same command again in the same workdir resumes from its newest
+checkpoint. Any config value can be overridden, e.g.
+``--config.train.steps=1000 --config.data.idx_dir=../shared/data/mnist``.
+
+Several processes (multi-host GPU/TPU, SLURM): pass ``--distributed`` (JAX reads
+the cluster from the environment) or the explicit coordinator flags.
+"""
+
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file (experiments/*.py); override values with "
+    "--config.KEY=VALUE.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, "
+                               "metrics and TensorBoard logs; reused to resume.")
+_DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() "
+                                 "(multi-process runs; cluster read from the environment "
+                                 "unless the flags below are given).")
+_COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  logging.set_verbosity(logging.WARNING)
+  from ganjax import cli  # Heavy imports after flag parsing keep --help fast.
+  cli.maybe_initialize_distributed(_DISTRIBUTED.value or _COORDINATOR.value is not None,
+                                   _COORDINATOR.value, _NUM_PROCESSES.value,
+                                   _PROCESS_ID.value)
+  from ganjax import train
+  return cli.run_reporting_errors(train.run, _CONFIG.value, _WORKDIR.value)
+
+
+def run() -> None:
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

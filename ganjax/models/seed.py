@@ -1,0 +1,77 @@
+"""The seed's model: the Keras DCGAN tutorial for MNIST, reproduced faithfully.
+
+Generator: uniform noise in [-1, 1] -> dense 7x7x256 -> BN -> ReLU -> Dropout ->
+(upsample x2 -> 5x5 conv 128 -> BN -> ReLU) -> (upsample x2 -> 5x5 conv 64 -> BN ->
+ReLU) -> 5x5 conv 32 -> BN -> ReLU -> 5x5 conv 1 -> sigmoid.
+
+The seed uses stride-1 'same' ``Conv2DTranspose`` layers; with stride 1 a transposed
+convolution is an ordinary convolution with a spatially flipped kernel, so we
+parameterise it as a convolution (a reparameterisation, not a change of model) and
+get the fast "upsample then convolve" lowering of :class:`ganjax.nn.UpsampleConv`.
+
+Discriminator: four 5x5 'same' convolutions (64, 128, 256, 512 filters, strides
+2, 2, 2, 1), each followed by LeakyReLU(0.2) and Dropout(0.4); flatten; dense logit.
+"""
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from ganjax.nn import Conv, UpsampleConv
+
+# Keras' BatchNormalization defaults (the seed used them), not flax's.
+_BN_EPSILON = 1e-3
+
+
+class SeedGenerator(nn.Module):
+  """Noise (B, noise_dim) -> images (B, size, size, channels) in [0, 1]."""
+
+  image_size: int = 28
+  base_features: int = 256
+  channels: int = 1
+  dropout_rate: float = 0.4
+  bn_momentum: float = 0.9
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, noise: jax.Array, condition: Optional[jax.Array] = None,
+               *, train: bool) -> jax.Array:
+    del condition  # Unconditional.
+    batch_norm = lambda: nn.BatchNorm(
+        use_running_average=not train, momentum=self.bn_momentum,
+        epsilon=_BN_EPSILON, dtype=self.dtype)
+    f = self.base_features
+    start = self.image_size // 4
+    x = nn.Dense(start * start * f, dtype=self.dtype)(noise)
+    x = nn.relu(batch_norm()(x))
+    x = x.reshape((x.shape[0], start, start, f))
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    for features in (f // 2, f // 4):
+      x = UpsampleConv(features, 5, dtype=self.dtype)(x)
+      x = nn.relu(batch_norm()(x))
+    x = Conv(f // 8, 5, dtype=self.dtype)(x)
+    x = nn.relu(batch_norm()(x))
+    x = Conv(self.channels, 5, dtype=self.dtype)(x)
+    return nn.sigmoid(x.astype(jnp.float32))
+
+
+class SeedDiscriminator(nn.Module):
+  """Images (B, H, W, C) -> logits (B,)."""
+
+  base_features: int = 64
+  dropout_rate: float = 0.4
+  dtype: Any = None
+
+  @nn.compact
+  def __call__(self, images: jax.Array, condition: Optional[jax.Array] = None,
+               *, train: bool) -> jax.Array:
+    del condition
+    x = images
+    for i, stride in enumerate((2, 2, 2, 1)):
+      x = Conv(self.base_features * 2**i, 5, strides=stride, dtype=self.dtype)(x)
+      x = nn.leaky_relu(x, 0.2)
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    x = x.reshape((x.shape[0], -1))
+    return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)

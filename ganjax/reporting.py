@@ -1,0 +1,136 @@
+"""Where a run reports to: metrics.jsonl, TensorBoard event files and the console.
+
+The TensorBoard writer uses the ``tensorboard`` package's own event-file writer,
+so reporting does not import TensorFlow (seconds of start-up).
+"""
+
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+from PIL import Image
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class JsonlWriter:
+  """Appends one JSON object per logged step to ``workdir/metrics.jsonl``."""
+
+  def __init__(self, workdir: Path):
+    self.path = Path(workdir) / METRICS_FILE
+    self._file = open(self.path, "a", encoding="utf-8")
+
+  def write(self, step: int, scalars: Mapping[str, float]) -> None:
+    self._file.write(json.dumps({"step": step, **scalars}) + "\n")
+
+  def flush(self) -> None:
+    self._file.flush()
+    os.fsync(self._file.fileno())
+
+  def close(self) -> None:
+    self._file.close()
+
+
+def truncate_metrics(workdir: Path, after_step: int) -> None:
+  """Drops records past ``after_step`` (a resumed run rewrites them).
+
+  A torn last line from a killed process is dropped too.
+  """
+  path = Path(workdir) / METRICS_FILE
+  if not path.exists():
+    return
+  kept = []
+  for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+      record = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if record.get("step", 0) <= after_step:
+      kept.append(line + "\n")
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text("".join(kept), encoding="utf-8")
+  os.replace(tmp, path)
+
+
+def read_metrics(workdir: Path) -> list[dict]:
+  path = Path(workdir) / METRICS_FILE
+  if not path.exists():
+    return []
+  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class TensorBoardWriter:
+  """Scalars and images as TensorBoard event files under ``logdir``."""
+
+  def __init__(self, logdir: Path):
+    Path(logdir).mkdir(parents=True, exist_ok=True)
+    self._writer = EventFileWriter(str(logdir))
+
+  def _add(self, step: int, values: list[summary_pb2.Summary.Value]) -> None:
+    self._writer.add_event(event_pb2.Event(
+        wall_time=time.time(), step=step, summary=summary_pb2.Summary(value=values)))
+
+  def scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+    self._add(step, [summary_pb2.Summary.Value(tag=k, simple_value=float(v))
+                     for k, v in scalars.items()])
+
+  def image(self, step: int, tag: str, image: np.ndarray) -> None:
+    """``image``: uint8 (H, W, C)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+        buffer, format="PNG")
+    encoded = summary_pb2.Summary.Image(
+        height=image.shape[0], width=image.shape[1], colorspace=image.shape[2],
+        encoded_image_string=buffer.getvalue())
+    self._add(step, [summary_pb2.Summary.Value(tag=tag, image=encoded)])
+
+  def flush(self) -> None:
+    self._writer.flush()
+
+  def close(self) -> None:
+    self._writer.close()
+
+
+class Reporter:
+  """Fans metrics and images out to every sink; a no-op off process 0."""
+
+  def __init__(self, workdir: Path, enabled: bool = True,
+               console: Optional[callable] = None):
+    self.enabled = enabled
+    self._console = console or print
+    if enabled:
+      self._jsonl = JsonlWriter(workdir)
+      self._tensorboard = TensorBoardWriter(Path(workdir) / "tensorboard")
+
+  def scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+    if not self.enabled:
+      return
+    self._jsonl.write(step, scalars)
+    self._tensorboard.scalars(step, scalars)
+    shown = "  ".join(f"{k}={_short(v)}" for k, v in scalars.items())
+    self._console(f"step {step}: {shown}")
+
+  def image(self, step: int, tag: str, image: np.ndarray) -> None:
+    if self.enabled:
+      self._tensorboard.image(step, tag, image)
+
+  def flush(self) -> None:
+    if self.enabled:
+      self._jsonl.flush()
+      self._tensorboard.flush()
+
+  def close(self) -> None:
+    if self.enabled:
+      self.flush()
+      self._jsonl.close()
+      self._tensorboard.close()
+
+
+def _short(value: float) -> str:
+  return f"{value:.4g}" if isinstance(value, float) else str(value)

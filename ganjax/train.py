@@ -1,0 +1,336 @@
+"""The training loop: one path for every model family, single- or multi-device.
+
+``run(config, workdir)`` reads the config (this is the edge where it is read),
+builds the data, model, mesh and jitted step, restores the newest readable
+checkpoint or initialises, then loops with hooks at intervals: metrics, sample
+grids, checkpoints. Everything that shapes the future of the run is in the
+checkpoint or derived from (seed, step), so a resumed run is bit-identical to an
+uninterrupted one.
+"""
+
+import dataclasses
+import functools
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+from absl import logging
+
+from ganjax import config as config_lib
+from ganjax import images, reporting, sampling, sharding
+from ganjax.checkpointing import Checkpoints
+from ganjax.data import DataError, load_dataset
+from ganjax.data.pipeline import batch_indices, gather_batch
+from ganjax.errors import UserError
+from ganjax.models import GanModel, build_model
+from ganjax.optimizers import build_optimizer
+from ganjax.stopping import StopRequest
+from ganjax.train_step import StepSpec, TrainState, create_train_states, train_step
+
+EXIT_NON_FINITE = 3
+
+
+class NonFiniteError(UserError):
+  """Training kept producing NaN/Inf after ``train.max_rollbacks`` rollbacks."""
+
+
+def step_on_examples(g_state: TrainState, d_state: TrainState, rng: jax.Array,
+                     examples: dict[str, jax.Array], indices: jax.Array, *,
+                     spec: StepSpec) -> tuple[TrainState, TrainState, dict]:
+  """Gathers the batch from device-resident ``examples`` and trains one step.
+
+  The step key is ``fold_in(rng, step)``: nothing random comes from the host.
+  """
+  batch = gather_batch(examples, indices, spec.model.pixel_range)
+  key = jax.random.fold_in(rng, g_state.step)
+  return train_step(g_state, d_state, batch, key, spec=spec)
+
+
+@dataclasses.dataclass
+class RunState:
+  """What the loop carries: the checkpointed pytree and host counters."""
+  g: TrainState
+  d: TrainState
+  rng: jax.Array
+  rollbacks: int = 0
+
+  @property
+  def step(self) -> int:
+    return int(self.g.step)
+
+  def tree(self) -> dict[str, Any]:
+    return {"g": self.g, "d": self.d, "rng": self.rng}
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> int:
+  """Trains (or resumes) the run in ``workdir``; returns the process exit code.
+
+  Raises:
+    UserError: bad config, data, workdir or checkpoint (one clear sentence).
+  """
+  config_lib.validate(config)
+  workdir = _prepare_workdir(Path(workdir))
+  config_lib.check_resumable(config_lib.load_saved(workdir), config, workdir)
+  trainer = Trainer(config, workdir)
+  try:
+    return trainer.train()
+  finally:
+    trainer.close()
+
+
+def _prepare_workdir(workdir: Path) -> Path:
+  workdir = workdir.expanduser().absolute()
+  probe = workdir / ".write-test"
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+    probe.write_text("")
+    probe.unlink()
+  except OSError as e:
+    raise UserError(f"workdir {workdir} cannot be written ({e.strerror or e})") from e
+  return workdir
+
+
+def load_examples(data: ml_collections.ConfigDict):
+  """The dataset named by ``config.data`` and its arrays for training."""
+  dataset = load_dataset(data.name, data.split, idx_dir=data.idx_dir,
+                         data_dir=data.data_dir)
+  examples = {"image": dataset.images}
+  if dataset.labels is not None:
+    examples["label"] = dataset.labels.astype(np.int32)
+  return dataset, examples
+
+
+def model_from_config(model: ml_collections.ConfigDict, image_shape, num_classes
+                      ) -> GanModel:
+  options = {k: v for k, v in model.items() if k != "name"}
+  try:
+    return build_model(model.name, image_shape, num_classes, **options)
+  except ValueError as e:
+    raise UserError(str(e)) from e
+
+
+def _optimizer(optim: ml_collections.ConfigDict):
+  try:
+    return build_optimizer(**optim)
+  except (TypeError, ValueError) as e:
+    raise UserError(f"bad optimizer config {dict(optim)}: {e}") from e
+
+
+def state_initializer(model: GanModel, optim: ml_collections.ConfigDict,
+                      examples: dict[str, np.ndarray], seed: int):
+  """A function ``() -> RunState`` tree (jittable) that initialises a run."""
+  example_batch = gather_batch({k: v[:1] for k, v in examples.items()},
+                               np.zeros(1, np.int32), model.pixel_range)
+  g_tx, d_tx = _optimizer(optim.g), _optimizer(optim.d)
+
+  def init() -> dict[str, Any]:
+    init_key, rng = jax.random.split(jax.random.PRNGKey(seed))
+    g, d = create_train_states(model, g_tx, d_tx, example_batch, init_key)
+    return {"g": g, "d": d, "rng": rng}
+
+  return init
+
+
+class Trainer:
+  """Builds everything a run needs from the config and runs the loop."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: Path):
+    self.config = config
+    self.workdir = workdir
+    self.is_lead = jax.process_index() == 0
+    self.dataset, examples = load_examples(config.data)
+    self.model = model_from_config(config.model, self.dataset.images.shape[1:],
+                                   self.dataset.num_classes)
+    self.spec = StepSpec(self.model, loss=config.loss.adversarial,
+                         l1_weight=config.loss.l1_weight,
+                         reuse_fake=config.train.reuse_fake)
+    self.mesh = sharding.make_mesh()
+    try:
+      sharding.check_batch_size(config.train.batch_size, self.mesh)
+    except ValueError as e:
+      raise UserError(str(e)) from e
+    self.num_examples = len(self.dataset.images)
+    self._init = state_initializer(self.model, config.optim, examples, config.seed)
+    self.examples = sharding.put_replicated(examples, self.mesh)
+    self._compile()
+    self.checkpoints = Checkpoints(workdir / "checkpoints", config.ckpt.keep,
+                                   async_save=config.ckpt.async_save)
+    self.reporter = reporting.Reporter(workdir, enabled=self.is_lead,
+                                       console=tqdm.tqdm.write)
+    self.grid_noise = sampling.fixed_noise(self.model, config.seed, config.samples.num)
+
+  def _compile(self) -> None:
+    replicated = sharding.replicated(self.mesh)
+    self._init_jit = jax.jit(self._init, out_shardings=replicated)
+    self._step_jit = jax.jit(
+        functools.partial(step_on_examples, spec=self.spec),
+        in_shardings=(replicated, replicated, replicated, replicated,
+                      sharding.batch_sharded(self.mesh)),
+        out_shardings=replicated, donate_argnums=(0, 1))
+    self._generate_jit = jax.jit(sampling.generate, out_shardings=replicated)
+
+  def abstract_state(self) -> Any:
+    replicated = sharding.replicated(self.mesh)
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+        jax.eval_shape(self._init))
+
+  def restore_or_init(self) -> RunState:
+    restored = self.checkpoints.restore_latest(self.abstract_state())
+    if restored is None:
+      if self.checkpoints.steps():
+        logging.warning("no readable checkpoint; starting from step 0")
+      tree = self._init_jit()
+      return RunState(tree["g"], tree["d"], tree["rng"])
+    self._check_meta(restored.meta)
+    state = RunState(restored.state["g"], restored.state["d"], restored.state["rng"],
+                     rollbacks=int(restored.meta.get("rollbacks", 0)))
+    skipped = f" (skipped unreadable: {', '.join(restored.skipped)})" if restored.skipped else ""
+    self._say(f"Resuming from checkpoint at step {restored.step} "
+              f"({self.checkpoints.directory / str(restored.step)}){skipped}")
+    return state
+
+  def _check_meta(self, meta: dict) -> None:
+    saved = meta.get("config")
+    if saved is not None:
+      config_lib.check_resumable(saved, self.config, self.workdir)
+
+  def _meta(self, state: RunState) -> dict:
+    return {"config": self.config.to_dict(), "rollbacks": state.rollbacks,
+            "dataset": {"name": self.dataset.name, "split": self.dataset.split,
+                        "num_examples": self.num_examples}}
+
+  def _say(self, message: str) -> None:
+    if self.is_lead:
+      tqdm.tqdm.write(message)
+
+  def indices(self, step: int) -> jax.Array:
+    rows = batch_indices(self.config.seed, step, self.config.train.batch_size,
+                         self.num_examples)
+    return sharding.global_batch(rows[sharding.process_slice(len(rows))], self.mesh,
+                                 len(rows))
+
+  def train(self) -> int:
+    state = self.restore_or_init()
+    if self.is_lead:
+      config_lib.write(self.config, self.workdir)
+      reporting.truncate_metrics(self.workdir, state.step)
+    total = self.config.train.steps
+    if state.step >= total:
+      self._say(f"Already at step {state.step} (train.steps={total}): nothing to do.")
+      return 0
+    with StopRequest() as stop:
+      state = self._loop(state, total, stop)
+      self._save(state)
+      self.checkpoints.wait()
+      self.reporter.flush()
+      if stop.signal is not None:
+        self._say(f"Stopped at step {state.step}; checkpoint saved in "
+                  f"{self.checkpoints.directory / str(state.step)}. Resume with:\n  "
+                  f"{resume_command()}")
+        return stop.exit_code
+    self._say(f"Finished at step {state.step}. Samples: {self.workdir / 'samples'}; "
+              f"checkpoints: {self.checkpoints.directory}")
+    return 0
+
+  def _loop(self, state: RunState, total: int, stop: StopRequest) -> RunState:
+    window = MetricsWindow(self.config.train.batch_size, state.step)
+    progress = tqdm.tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
+                         disable=None if self.is_lead else True)
+    with progress:
+      while state.step < total and not stop.should_stop(state.step):
+        g, d, metrics = self._step_jit(state.g, state.d, state.rng, self.examples,
+                                       self.indices(state.step))
+        state = dataclasses.replace(state, g=g, d=d)
+        step = state.step
+        window.add(metrics)
+        progress.update(1)
+        state = self._hooks(state, step, window, progress)
+    return state
+
+  def _hooks(self, state: RunState, step: int, window: "MetricsWindow",
+             progress: tqdm.tqdm) -> RunState:
+    every = lambda n: step % n == 0 or step == self.config.train.steps
+    log_now, ckpt_now = every(self.config.log.every_steps), every(self.config.ckpt.every_steps)
+    if log_now or ckpt_now:
+      scalars = window.close(step)
+      if not scalars.pop("finite"):
+        return self._rollback(state, step)
+      if log_now:
+        self.reporter.scalars(step, scalars)
+        progress.set_postfix({k: f"{scalars[k]:.3g}" for k in ("d_loss", "g_loss")}
+                             | {"img/s": f"{scalars['images_per_s']:.0f}"}, refresh=False)
+    if step % self.config.samples.every_steps == 0:
+      self.write_grid(state, step)
+    if ckpt_now:
+      self._save(state)
+    return state
+
+  def _save(self, state: RunState) -> None:
+    if state.step not in self.checkpoints.steps():
+      self.checkpoints.save(state.step, state.tree(), self._meta(state))
+
+  def write_grid(self, state: RunState, step: int) -> None:
+    condition = None
+    fake = np.asarray(self._generate_jit(state.g, self.grid_noise, condition))
+    if self.is_lead:
+      grid = images.save_grid(self.workdir / "samples" / f"step_{step}.png", fake,
+                              self.model.pixel_range)
+      self.reporter.image(step, "samples", grid)
+
+  def _rollback(self, state: RunState, bad_step: int) -> RunState:
+    rollbacks = state.rollbacks + 1
+    limit = self.config.train.max_rollbacks
+    if rollbacks > limit:
+      raise NonFiniteError(
+          f"non-finite loss or parameters by step {bad_step} after {limit} rollbacks; "
+          "lower the learning rates or check the data")
+    self.checkpoints.wait()
+    restored = self.restore_or_init()
+    rng = jax.random.fold_in(restored.rng, rollbacks)
+    self._say(f"Non-finite loss or parameters by step {bad_step}: rolled back to step "
+              f"{restored.step} (rollback {rollbacks} of at most {limit}); the random "
+              "stream moves on so the failure is not replayed.")
+    if self.is_lead:
+      reporting.truncate_metrics(self.workdir, restored.step)
+    return dataclasses.replace(restored, rng=rng, rollbacks=rollbacks)
+
+  def close(self) -> None:
+    self.checkpoints.close()
+    self.reporter.close()
+
+
+class MetricsWindow:
+  """Per-step metrics since the last fetch, kept on device until then."""
+
+  def __init__(self, batch_size: int, step: int):
+    self._batch_size = batch_size
+    self._metrics: list[dict] = []
+    self._since = time.perf_counter()
+    self._since_step = step
+
+  def add(self, metrics: dict) -> None:
+    self._metrics.append(metrics)
+
+  def close(self, step: int) -> dict[str, float]:
+    """Means over the window (one device->host transfer), throughput and ``finite``."""
+    fetched = jax.device_get(self._metrics)
+    now = time.perf_counter()
+    scalars = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]
+               if k != "finite"}
+    scalars["finite"] = bool(all(m["finite"] for m in fetched))
+    scalars["images_per_s"] = ((step - self._since_step) * self._batch_size
+                               / max(now - self._since, 1e-9))
+    self._metrics, self._since, self._since_step = [], now, step
+    return scalars
+
+
+def resume_command() -> str:
+  """The command line that started this process, to print as the way to resume."""
+  return "python -m ganjax.main " + " ".join(shlex.quote(a) for a in sys.argv[1:])
