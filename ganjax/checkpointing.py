@@ -42,11 +42,19 @@ class Checkpoints:
   def __init__(self, directory: Path, keep: int, async_save: bool = True,
                read_only: bool = False):
     self.directory = Path(directory).absolute()
+    self.read_only = read_only
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, read_only=read_only,
+        max_to_keep=None if read_only else keep, create=not read_only,
+        read_only=read_only, save_interval_steps=0 if read_only else 1,
         enable_async_checkpointing=async_save)
-    self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                          item_names=("state", "meta"))
+    verbosity = logging.get_verbosity()
+    if read_only:  # orbax warns that a read-only manager is read-only.
+      logging.set_verbosity(logging.ERROR)
+    try:
+      self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                            item_names=("state", "meta"))
+    finally:
+      logging.set_verbosity(verbosity)
 
   def steps(self) -> list[int]:
     return list(self._manager.all_steps())
@@ -109,7 +117,7 @@ class Checkpoints:
     return None
 
   def _move_aside(self, step: int) -> None:
-    if jax.process_index() != 0:
+    if self.read_only or jax.process_index() != 0:
       return
     path = self.directory / str(step)
     if path.exists():

@@ -9,7 +9,7 @@ the cluster from the environment) or the explicit coordinator flags.
 """
 
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -29,8 +29,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  logging.set_verbosity(logging.WARNING)
   from ganjax import cli  # Heavy imports after flag parsing keep --help fast.
+  cli.setup()
   cli.maybe_initialize_distributed(_DISTRIBUTED.value or _COORDINATOR.value is not None,
                                    _COORDINATOR.value, _NUM_PROCESSES.value,
                                    _PROCESS_ID.value)

@@ -7,12 +7,18 @@ so reporting does not import TensorFlow (seconds of start-up).
 import io
 import json
 import os
+import sys
 import time
+import types
 from pathlib import Path
 from typing import Mapping, Optional
 
 import numpy as np
 from PIL import Image
+
+# tensorboard's file I/O imports all of TensorFlow when it is installed (seconds of
+# start-up) unless this marker module exists; its stub handles local files.
+sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 

@@ -122,11 +122,24 @@ def _optimizer(optim: ml_collections.ConfigDict):
     raise UserError(f"bad optimizer config {dict(optim)}: {e}") from e
 
 
+def batch_spec(examples: dict[str, np.ndarray]) -> dict[str, dict]:
+  """Per-example shapes and model-side dtypes of a batch (stored in checkpoints)."""
+  return {k: {"shape": list(v.shape[1:]),
+              "dtype": "float32" if v.dtype == np.uint8 else str(v.dtype)}
+          for k, v in examples.items()}
+
+
 def state_initializer(model: GanModel, optim: ml_collections.ConfigDict,
-                      examples: dict[str, np.ndarray], seed: int):
-  """A function ``() -> RunState`` tree (jittable) that initialises a run."""
-  example_batch = gather_batch({k: v[:1] for k, v in examples.items()},
-                               np.zeros(1, np.int32), model.pixel_range)
+                      spec: dict[str, dict], seed: int):
+  """A jittable ``() -> {g, d, rng}`` that initialises a run's state.
+
+  Args:
+    model: the networks.
+    optim: ``config.optim`` (``g`` and ``d`` optimizer settings).
+    spec: :func:`batch_spec` of the training examples.
+    seed: the run seed.
+  """
+  example_batch = {k: np.zeros([1] + v["shape"], v["dtype"]) for k, v in spec.items()}
   g_tx, d_tx = _optimizer(optim.g), _optimizer(optim.d)
 
   def init() -> dict[str, Any]:
@@ -135,6 +148,14 @@ def state_initializer(model: GanModel, optim: ml_collections.ConfigDict,
     return {"g": g, "d": d, "rng": rng}
 
   return init
+
+
+def abstract_state(init, mesh) -> Any:
+  """Shapes, dtypes and (replicated) shardings of ``init()``: a restore target."""
+  replicated = sharding.replicated(mesh)
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+      jax.eval_shape(init))
 
 
 class Trainer:
@@ -156,7 +177,8 @@ class Trainer:
     except ValueError as e:
       raise UserError(str(e)) from e
     self.num_examples = len(self.dataset.images)
-    self._init = state_initializer(self.model, config.optim, examples, config.seed)
+    self.batch_spec = batch_spec(examples)
+    self._init = state_initializer(self.model, config.optim, self.batch_spec, config.seed)
     self.examples = sharding.put_replicated(examples, self.mesh)
     self._compile()
     self.checkpoints = Checkpoints(workdir / "checkpoints", config.ckpt.keep,
@@ -175,14 +197,8 @@ class Trainer:
         out_shardings=replicated, donate_argnums=(0, 1))
     self._generate_jit = jax.jit(sampling.generate, out_shardings=replicated)
 
-  def abstract_state(self) -> Any:
-    replicated = sharding.replicated(self.mesh)
-    return jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
-        jax.eval_shape(self._init))
-
   def restore_or_init(self) -> RunState:
-    restored = self.checkpoints.restore_latest(self.abstract_state())
+    restored = self.checkpoints.restore_latest(abstract_state(self._init, self.mesh))
     if restored is None:
       if self.checkpoints.steps():
         logging.warning("no readable checkpoint; starting from step 0")
@@ -203,6 +219,7 @@ class Trainer:
 
   def _meta(self, state: RunState) -> dict:
     return {"config": self.config.to_dict(), "rollbacks": state.rollbacks,
+            "batch_spec": self.batch_spec, "num_classes": self.dataset.num_classes,
             "dataset": {"name": self.dataset.name, "split": self.dataset.split,
                         "num_examples": self.num_examples}}
 

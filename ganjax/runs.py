@@ -1,0 +1,66 @@
+"""Opening a trained run's workdir: its config, model and newest generator state.
+
+Used by the commands that consume a run (sample, translate, eval). The checkpoint
+metadata records the batch layout and the number of classes, so no data has to
+be loaded to rebuild the networks.
+"""
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Optional
+
+import ml_collections
+
+from ganjax import config as config_lib
+from ganjax import sharding
+from ganjax.checkpointing import Checkpoints
+from ganjax.errors import UserError
+from ganjax.models import GanModel
+from ganjax.train import abstract_state, model_from_config, state_initializer
+from ganjax.train_step import TrainState
+
+
+@dataclasses.dataclass
+class TrainedRun:
+  workdir: Path
+  config: ml_collections.ConfigDict
+  model: GanModel
+  step: int
+  g_state: TrainState
+  meta: dict[str, Any]
+
+
+def _newest_meta(checkpoints: Checkpoints) -> dict[str, Any]:
+  for step in sorted(checkpoints.steps(), reverse=True):
+    try:
+      return checkpoints.read_meta(step)
+    except Exception:  # Unreadable: restore_latest will report and skip it.
+      continue
+  raise UserError(f"no checkpoint in {checkpoints.directory}; train first with "
+                  "python -m ganjax.main --config ... --workdir ...")
+
+
+def load_trained(workdir: str) -> TrainedRun:
+  """Restores the newest readable checkpoint of the run in ``workdir``.
+
+  Raises:
+    UserError: no such run or no readable checkpoint.
+  """
+  workdir = Path(workdir).expanduser().absolute()
+  saved = config_lib.load_saved(workdir)
+  if saved is None or not (workdir / "checkpoints").is_dir():
+    raise UserError(f"{workdir} holds no ganjax run (no config.json or checkpoints/)")
+  config = config_lib.from_json_dict(saved)
+  checkpoints = Checkpoints(workdir / "checkpoints", keep=1, read_only=True)
+  try:
+    meta = _newest_meta(checkpoints)
+    image_shape = meta["batch_spec"]["image"]["shape"]
+    model = model_from_config(config.model, image_shape, meta.get("num_classes"))
+    init = state_initializer(model, config.optim, meta["batch_spec"], config.seed)
+    restored = checkpoints.restore_latest(abstract_state(init, sharding.make_mesh()))
+  finally:
+    checkpoints.close()
+  if restored is None:
+    raise UserError(f"no readable checkpoint in {workdir / 'checkpoints'}")
+  return TrainedRun(workdir, config, model, restored.step, restored.state["g"],
+                    restored.meta)
