@@ -1,6 +1,7 @@
 """What every command-line entry point shares: errors as one line, distributed start."""
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -8,6 +9,42 @@ from typing import Any, Callable, Optional
 from ganjax.errors import UserError
 
 EXIT_USER_ERROR = 2
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing where every mistake is one line and exit code 2.
+
+  ``config_flags`` reports an unknown ``--config.KEY`` or an unloadable config file
+  with a traceback; users get the gist instead.
+  """
+  from absl import flags
+  try:
+    return flags.FLAGS(argv)
+  except Exception as e:  # flags.Error, and AttributeError/KeyError from overrides.
+    _exit_with_usage_error(e)
+
+
+def config_value(holder: Any) -> Any:
+  """The value of a ``config_flags`` flag; it loads lazily, so errors surface here."""
+  try:
+    value = holder.value
+    value.keys()  # A file that failed to load yields a proxy that raises on use.
+    return value
+  except Exception as e:  # IOError, SyntaxError... from the user's config file.
+    _exit_with_usage_error(e.__cause__ or e)
+
+
+def _exit_with_usage_error(error: BaseException) -> None:
+  lines = [line.strip() for line in str(error).replace("\\n", "\n").splitlines()]
+  if isinstance(error, (AttributeError, KeyError)):
+    message = "unknown config key " + re.sub(r"[\\']", "", " ".join(lines))
+  elif isinstance(error, OSError):
+    message = f"cannot load the config file: {lines[-1]}"
+  else:
+    message = " ".join(lines)
+  print(f"ganjax: error: {message}\nRun with --helpshort for the options.",
+        file=sys.stderr)
+  sys.exit(EXIT_USER_ERROR)
 
 
 def run_reporting_errors(fn: Callable[..., int], *args: Any) -> int:

@@ -30,16 +30,18 @@ def main(argv: list[str]) -> int:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from ganjax import cli  # Heavy imports after flag parsing keep --help fast.
+  config = cli.config_value(_CONFIG)
   cli.setup()
   cli.maybe_initialize_distributed(_DISTRIBUTED.value or _COORDINATOR.value is not None,
                                    _COORDINATOR.value, _NUM_PROCESSES.value,
                                    _PROCESS_ID.value)
   from ganjax import train
-  return cli.run_reporting_errors(train.run, _CONFIG.value, _WORKDIR.value)
+  return cli.run_reporting_errors(train.run, config, _WORKDIR.value)
 
 
 def run() -> None:
-  app.run(main)
+  from ganjax import cli
+  app.run(main, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":

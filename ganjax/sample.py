@@ -38,7 +38,8 @@ def main(argv: list[str]) -> int:
 
 
 def run() -> None:
-  app.run(main)
+  from ganjax import cli
+  app.run(main, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":
