@@ -28,46 +28,46 @@ _IDX_CODES = {
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
-    """Encodes an array as IDX, independently of the code under test."""
-    header = struct.pack(">BBBB", 0, 0, _IDX_CODES[array.dtype.type], array.ndim)
-    header += struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+  """Encodes an array as IDX, independently of the code under test."""
+  header = struct.pack(">BBBB", 0, 0, _IDX_CODES[array.dtype.type], array.ndim)
+  header += struct.pack(f">{array.ndim}I", *array.shape)
+  return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:
-    """Writes ``array`` as an IDX file, gzipped when the name ends in .gz."""
-    data = idx_bytes(array)
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-    return path
+  """Writes ``array`` as an IDX file, gzipped when the name ends in .gz."""
+  data = idx_bytes(array)
+  path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+  return path
 
 
 def make_split(
     directory: Path, prefix: str, n: int, *, labels: bool = True, gz: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Writes a small random MNIST-style split; returns (images, labels)."""
-    rng = np.random.default_rng(n)
-    images = rng.integers(0, 256, (n, 5, 4), dtype=np.uint8)
-    label_values = rng.integers(0, 7, n).astype(np.uint8)
-    ext = ".gz" if gz else ""
-    write_idx(directory / f"{prefix}-images-idx3-ubyte{ext}", images)
-    if labels:
-        write_idx(directory / f"{prefix}-labels-idx1-ubyte{ext}", label_values)
-    return images, label_values
+  """Writes a small random MNIST-style split; returns (images, labels)."""
+  rng = np.random.default_rng(n)
+  images = rng.integers(0, 256, (n, 5, 4), dtype=np.uint8)
+  label_values = rng.integers(0, 7, n).astype(np.uint8)
+  ext = ".gz" if gz else ""
+  write_idx(directory / f"{prefix}-images-idx3-ubyte{ext}", images)
+  if labels:
+    write_idx(directory / f"{prefix}-labels-idx1-ubyte{ext}", label_values)
+  return images, label_values
 
 
 def assert_one_line_error(error: pytest.ExceptionInfo, *fragments: str) -> None:
-    """Checks a DataError message is a single line containing ``fragments``."""
-    message = str(error.value)
-    assert "\n" not in message and message
-    for fragment in fragments:
-        assert fragment in message, message
+  """Checks a DataError message is a single line containing ``fragments``."""
+  message = str(error.value)
+  assert "\n" not in message and message
+  for fragment in fragments:
+    assert fragment in message, message
 
 
 @pytest.fixture
 def mnist_dir() -> Path:
-    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"offline MNIST copy not found at {MNIST_DIR}")
-    return MNIST_DIR
+  if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+    pytest.skip(f"offline MNIST copy not found at {MNIST_DIR}")
+  return MNIST_DIR
 
 
 # --------------------------------------------------------------------------
@@ -76,34 +76,34 @@ def mnist_dir() -> Path:
 
 
 def test_real_mnist_test_split(mnist_dir: Path) -> None:
-    ds = load_dataset("mnist", "test", idx_dir=str(mnist_dir))
-    assert ds.images.shape == (10000, 28, 28, 1) and ds.images.dtype == np.uint8
-    assert ds.labels is not None and ds.labels.dtype == np.int32
-    assert set(np.unique(ds.labels)) == set(range(10))
-    assert ds.num_classes == 10
-    assert (ds.name, ds.split) == (f"idx:{mnist_dir}", "test")
-    # The digit MNIST's test set famously starts with.
-    assert list(ds.labels[:5]) == [7, 2, 1, 0, 4]
+  ds = load_dataset("mnist", "test", idx_dir=str(mnist_dir))
+  assert ds.images.shape == (10000, 28, 28, 1) and ds.images.dtype == np.uint8
+  assert ds.labels is not None and ds.labels.dtype == np.int32
+  assert set(np.unique(ds.labels)) == set(range(10))
+  assert ds.num_classes == 10
+  assert (ds.name, ds.split) == (f"idx:{mnist_dir}", "test")
+  # The digit MNIST's test set famously starts with.
+  assert list(ds.labels[:5]) == [7, 2, 1, 0, 4]
 
 
 def test_real_mnist_train_falls_back_to_test_files(
     mnist_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING):
-        ds = load_dataset("mnist", "train[:5000]", idx_dir=str(mnist_dir))
-    assert ds.split == "test[:5000]"
-    assert ds.images.shape == (5000, 28, 28, 1) and ds.num_classes == 10
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1
-    assert "holds no 'train' split; using its 'test' files (10000 images)" in warnings[0]
+  with caplog.at_level(logging.WARNING):
+    ds = load_dataset("mnist", "train[:5000]", idx_dir=str(mnist_dir))
+  assert ds.split == "test[:5000]"
+  assert ds.images.shape == (5000, 28, 28, 1) and ds.num_classes == 10
+  warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+  assert len(warnings) == 1
+  assert "holds no 'train' split; using its 'test' files (10000 images)" in warnings[0]
 
 
 def test_real_fashion_mnist_train() -> None:
-    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"Fashion-MNIST not found at {FASHION_DIR}")
-    ds = load_dataset("fashion_mnist", "train", idx_dir=str(FASHION_DIR))
-    assert ds.images.shape == (60000, 28, 28, 1) and ds.split == "train"
-    assert ds.num_classes == 10 and np.bincount(ds.labels).tolist() == [6000] * 10
+  if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+    pytest.skip(f"Fashion-MNIST not found at {FASHION_DIR}")
+  ds = load_dataset("fashion_mnist", "train", idx_dir=str(FASHION_DIR))
+  assert ds.images.shape == (60000, 28, 28, 1) and ds.split == "train"
+  assert ds.num_classes == 10 and np.bincount(ds.labels).tolist() == [6000] * 10
 
 
 # --------------------------------------------------------------------------
@@ -126,28 +126,28 @@ def test_real_fashion_mnist_train() -> None:
     ids=lambda a: f"{a.dtype}{list(a.shape)}",
 )
 def test_read_idx_round_trips(tmp_path: Path, array: np.ndarray, suffix: str) -> None:
-    result = read_idx(write_idx(tmp_path / f"x-idx-ubyte{suffix}", array))
-    assert result.dtype == array.dtype and result.dtype.isnative
-    np.testing.assert_array_equal(result, array)
-    result[...] = 0  # Must be writable, not a view of immutable bytes.
+  result = read_idx(write_idx(tmp_path / f"x-idx-ubyte{suffix}", array))
+  assert result.dtype == array.dtype and result.dtype.isnative
+  np.testing.assert_array_equal(result, array)
+  result[...] = 0  # Must be writable, not a view of immutable bytes.
 
 
 def _corrupt(tmp_path: Path, case: str) -> Path:
-    """Writes a broken IDX file of the given kind; returns its path."""
-    good = idx_bytes(np.ones((3, 4, 4), np.uint8))
-    path = tmp_path / ("bad.gz" if "gzip" in case else "bad-idx3-ubyte")
-    content = {
-        "truncated": good[:-5],
-        "trailing": good + b"\x00",
-        "bad_magic": b"\x12\x34" + good[2:],
-        "dtype_code": good[:2] + b"\x42" + good[3:],
-        "short_header": good[:9],
-        "empty": b"",
-        "bad_gzip": b"this is not gzip data at all",
-        "cut_gzip": gzip.compress(good)[:-12],
-    }[case]
-    path.write_bytes(content)
-    return path
+  """Writes a broken IDX file of the given kind; returns its path."""
+  good = idx_bytes(np.ones((3, 4, 4), np.uint8))
+  path = tmp_path / ("bad.gz" if "gzip" in case else "bad-idx3-ubyte")
+  content = {
+      "truncated": good[:-5],
+      "trailing": good + b"\x00",
+      "bad_magic": b"\x12\x34" + good[2:],
+      "dtype_code": good[:2] + b"\x42" + good[3:],
+      "short_header": good[:9],
+      "empty": b"",
+      "bad_gzip": b"this is not gzip data at all",
+      "cut_gzip": gzip.compress(good)[:-12],
+  }[case]
+  path.write_bytes(content)
+  return path
 
 
 @pytest.mark.parametrize(
@@ -164,16 +164,16 @@ def _corrupt(tmp_path: Path, case: str) -> Path:
     ],
 )
 def test_read_idx_rejects_corrupt_files(tmp_path: Path, case: str, expected: str) -> None:
-    path = _corrupt(tmp_path, case)
-    with pytest.raises(DataError) as error:
-        read_idx(path)
-    assert_one_line_error(error, str(path), expected)
+  path = _corrupt(tmp_path, case)
+  with pytest.raises(DataError) as error:
+    read_idx(path)
+  assert_one_line_error(error, str(path), expected)
 
 
 def test_read_idx_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(DataError) as error:
-        read_idx(tmp_path / "nope-idx1-ubyte")
-    assert_one_line_error(error, "nope-idx1-ubyte", "does not exist")
+  with pytest.raises(DataError) as error:
+    read_idx(tmp_path / "nope-idx1-ubyte")
+  assert_one_line_error(error, "nope-idx1-ubyte", "does not exist")
 
 
 # --------------------------------------------------------------------------
@@ -183,27 +183,27 @@ def test_read_idx_missing_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_load_idx_dir_reads_exactly(tmp_path: Path, gz: bool) -> None:
-    images, labels = make_split(tmp_path, "train", 20, gz=gz)
-    ds = load_dataset("ignored", "train", idx_dir=str(tmp_path))
-    np.testing.assert_array_equal(ds.images, images[..., None])
-    np.testing.assert_array_equal(ds.labels, labels)
-    assert ds.num_classes == int(labels.max()) + 1
-    assert ds.name == f"idx:{tmp_path}"
+  images, labels = make_split(tmp_path, "train", 20, gz=gz)
+  ds = load_dataset("ignored", "train", idx_dir=str(tmp_path))
+  np.testing.assert_array_equal(ds.images, images[..., None])
+  np.testing.assert_array_equal(ds.labels, labels)
+  assert ds.num_classes == int(labels.max()) + 1
+  assert ds.name == f"idx:{tmp_path}"
 
 
 def test_load_idx_dir_without_labels(tmp_path: Path) -> None:
-    make_split(tmp_path, "t10k", 6, labels=False)
-    ds = load_dataset("x", "test", idx_dir=str(tmp_path))
-    assert ds.labels is None and ds.num_classes is None and len(ds.images) == 6
+  make_split(tmp_path, "t10k", 6, labels=False)
+  ds = load_dataset("x", "test", idx_dir=str(tmp_path))
+  assert ds.labels is None and ds.num_classes is None and len(ds.images) == 6
 
 
 def test_load_idx_dir_accepts_dotted_names_and_idx4(tmp_path: Path) -> None:
-    rgb = np.random.default_rng(0).integers(0, 256, (4, 3, 3, 3), dtype=np.uint8)
-    write_idx(tmp_path / "train-images.idx4-ubyte", rgb)
-    write_idx(tmp_path / "train-labels.idx1-ubyte", np.array([0, 1, 2, 1], np.uint8))
-    ds = load_dataset("x", "train", idx_dir=str(tmp_path))
-    np.testing.assert_array_equal(ds.images, rgb)
-    assert ds.num_classes == 3
+  rgb = np.random.default_rng(0).integers(0, 256, (4, 3, 3, 3), dtype=np.uint8)
+  write_idx(tmp_path / "train-images.idx4-ubyte", rgb)
+  write_idx(tmp_path / "train-labels.idx1-ubyte", np.array([0, 1, 2, 1], np.uint8))
+  ds = load_dataset("x", "train", idx_dir=str(tmp_path))
+  np.testing.assert_array_equal(ds.images, rgb)
+  assert ds.num_classes == 3
 
 
 @pytest.mark.parametrize(
@@ -219,17 +219,17 @@ def test_load_idx_dir_accepts_dotted_names_and_idx4(tmp_path: Path) -> None:
     ],
 )
 def test_load_idx_dir_slices(tmp_path: Path, split: str, window: slice) -> None:
-    images, labels = make_split(tmp_path, "train", 20)
-    ds = load_dataset("x", split, idx_dir=str(tmp_path))
-    np.testing.assert_array_equal(ds.images[..., 0], images[window])
-    np.testing.assert_array_equal(ds.labels, labels[window])
-    assert ds.split == split
-    assert ds.num_classes == int(labels.max()) + 1  # From the whole split.
+  images, labels = make_split(tmp_path, "train", 20)
+  ds = load_dataset("x", split, idx_dir=str(tmp_path))
+  np.testing.assert_array_equal(ds.images[..., 0], images[window])
+  np.testing.assert_array_equal(ds.labels, labels[window])
+  assert ds.split == split
+  assert ds.num_classes == int(labels.max()) + 1  # From the whole split.
 
 
 def test_load_idx_dir_falls_back_to_train_for_test(tmp_path: Path) -> None:
-    make_split(tmp_path, "train", 10)
-    assert load_dataset("x", "test[50%:]", idx_dir=str(tmp_path)).split == "train[50%:]"
+  make_split(tmp_path, "train", 10)
+  assert load_dataset("x", "test[50%:]", idx_dir=str(tmp_path)).split == "train[50%:]"
 
 
 @pytest.mark.parametrize(
@@ -248,48 +248,48 @@ def test_load_idx_dir_falls_back_to_train_for_test(tmp_path: Path) -> None:
     ],
 )
 def test_load_idx_dir_rejects_bad_splits(tmp_path: Path, split: str, expected: str) -> None:
-    make_split(tmp_path, "train", 20)
-    with pytest.raises(DataError) as error:
-        load_dataset("x", split, idx_dir=str(tmp_path))
-    assert_one_line_error(error, expected)
+  make_split(tmp_path, "train", 20)
+  with pytest.raises(DataError) as error:
+    load_dataset("x", split, idx_dir=str(tmp_path))
+  assert_one_line_error(error, expected)
 
 
 def test_load_idx_dir_count_mismatch(tmp_path: Path) -> None:
-    make_split(tmp_path, "train", 5)
-    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(4, np.uint8))
-    with pytest.raises(DataError) as error:
-        load_dataset("x", "train", idx_dir=str(tmp_path))
-    assert_one_line_error(
-        error, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "5 images", "4 labels"
-    )
+  make_split(tmp_path, "train", 5)
+  write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(4, np.uint8))
+  with pytest.raises(DataError) as error:
+    load_dataset("x", "train", idx_dir=str(tmp_path))
+  assert_one_line_error(
+      error, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "5 images", "4 labels"
+  )
 
 
 def test_load_idx_dir_corrupt_images_name_the_file(tmp_path: Path) -> None:
-    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"garbage")
-    with pytest.raises(DataError) as error:
-        load_dataset("x", "train", idx_dir=str(tmp_path))
-    assert_one_line_error(error, "train-images-idx3-ubyte.gz", "gzip")
+  (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"garbage")
+  with pytest.raises(DataError) as error:
+    load_dataset("x", "train", idx_dir=str(tmp_path))
+  assert_one_line_error(error, "train-images-idx3-ubyte.gz", "gzip")
 
 
 def test_load_idx_dir_rejects_non_image_arrays(tmp_path: Path) -> None:
-    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((2, 3, 3), np.float32))
-    with pytest.raises(DataError) as error:
-        load_dataset("x", "train", idx_dir=str(tmp_path))
-    assert_one_line_error(error, "train-images-idx3-ubyte", "not uint8 images")
+  write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros((2, 3, 3), np.float32))
+  with pytest.raises(DataError) as error:
+    load_dataset("x", "train", idx_dir=str(tmp_path))
+  assert_one_line_error(error, "train-images-idx3-ubyte", "not uint8 images")
 
 
 def test_load_idx_dir_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(DataError) as error:
-        load_dataset("x", "train", idx_dir=str(tmp_path / "absent"))
-    assert_one_line_error(error, str(tmp_path / "absent"), "does not exist")
+  with pytest.raises(DataError) as error:
+    load_dataset("x", "train", idx_dir=str(tmp_path / "absent"))
+  assert_one_line_error(error, str(tmp_path / "absent"), "does not exist")
 
 
 def test_load_idx_dir_without_idx_files(tmp_path: Path) -> None:
-    with pytest.raises(DataError) as error:
-        load_dataset("x", "train", idx_dir=str(tmp_path))
-    assert_one_line_error(
-        error, str(tmp_path), "train-images-idx3-ubyte[.gz]", "t10k-images-idx3-ubyte[.gz]"
-    )
+  with pytest.raises(DataError) as error:
+    load_dataset("x", "train", idx_dir=str(tmp_path))
+  assert_one_line_error(
+      error, str(tmp_path), "train-images-idx3-ubyte[.gz]", "t10k-images-idx3-ubyte[.gz]"
+  )
 
 
 # --------------------------------------------------------------------------
@@ -305,29 +305,29 @@ _SPECS = [
 
 @pytest.mark.parametrize("num_examples", [1, 7, 8, 40, 100, 1001])
 def test_split_resolution_matches_tfds(num_examples: int) -> None:
-    tfds = pytest.importorskip("tensorflow_datasets")
-    infos = {"train": tfds.core.SplitInfo(name="train", shard_lengths=[num_examples], num_bytes=0)}
-    for spec in _SPECS:
-        try:
-            (expected,) = tfds.core.ReadInstruction.from_spec(spec).to_absolute(infos)
-        except ValueError:
-            with pytest.raises(DataError):
-                sources.resolve_split(sources.parse_split(spec), num_examples, "here")
-            continue
-        got = sources.resolve_split(sources.parse_split(spec), num_examples, "here")
-        want = range(num_examples)[slice(expected.from_, expected.to)]
-        assert range(num_examples)[got] == want, (spec, num_examples)
+  tfds = pytest.importorskip("tensorflow_datasets")
+  infos = {"train": tfds.core.SplitInfo(name="train", shard_lengths=[num_examples], num_bytes=0)}
+  for spec in _SPECS:
+    try:
+      (expected,) = tfds.core.ReadInstruction.from_spec(spec).to_absolute(infos)
+    except ValueError:
+      with pytest.raises(DataError):
+        sources.resolve_split(sources.parse_split(spec), num_examples, "here")
+      continue
+    got = sources.resolve_split(sources.parse_split(spec), num_examples, "here")
+    want = range(num_examples)[slice(expected.from_, expected.to)]
+    assert range(num_examples)[got] == want, (spec, num_examples)
 
 
 @pytest.mark.parametrize(
     "spec", ["train[:5", "train[a:b]", "train[::]", "train[5]", "train[1.5:]", "", "train[:]", "x y"]
 )
 def test_split_syntax_errors_match_tfds(spec: str) -> None:
-    tfds = pytest.importorskip("tensorflow_datasets")
-    with pytest.raises(ValueError):
-        tfds.core.ReadInstruction.from_spec(spec)
-    with pytest.raises(DataError):
-        sources.parse_split(spec)
+  tfds = pytest.importorskip("tensorflow_datasets")
+  with pytest.raises(ValueError):
+    tfds.core.ReadInstruction.from_spec(spec)
+  with pytest.raises(DataError):
+    sources.parse_split(spec)
 
 
 # --------------------------------------------------------------------------
@@ -340,44 +340,44 @@ def test_split_syntax_errors_match_tfds(spec: str) -> None:
     [("mnist", (28, 28, 1), 10), ("cifar10", (32, 32, 3), 10)],
 )
 def test_tfds_mock(tmp_path: Path, name: str, shape: tuple[int, ...], num_classes: int) -> None:
-    tfds = pytest.importorskip("tensorflow_datasets")
-    with tfds.testing.mock_data(num_examples=12):
-        ds = load_dataset(name, "train[:50%]", data_dir=str(tmp_path))
-    assert ds.images.shape == (12, *shape) and ds.images.dtype == np.uint8
-    assert ds.labels is not None and ds.labels.dtype == np.int32 and ds.labels.shape == (12,)
-    assert ds.labels.min() >= 0 and ds.labels.max() < num_classes
-    assert (ds.num_classes, ds.name, ds.split) == (num_classes, name, "train[:50%]")
+  tfds = pytest.importorskip("tensorflow_datasets")
+  with tfds.testing.mock_data(num_examples=12):
+    ds = load_dataset(name, "train[:50%]", data_dir=str(tmp_path))
+  assert ds.images.shape == (12, *shape) and ds.images.dtype == np.uint8
+  assert ds.labels is not None and ds.labels.dtype == np.int32 and ds.labels.shape == (12,)
+  assert ds.labels.min() >= 0 and ds.labels.max() < num_classes
+  assert (ds.num_classes, ds.name, ds.split) == (num_classes, name, "train[:50%]")
 
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Makes every DNS lookup fail, as on an offline machine, wherever this runs."""
-    pytest.importorskip("tensorflow_datasets")
+  """Makes every DNS lookup fail, as on an offline machine, wherever this runs."""
+  pytest.importorskip("tensorflow_datasets")
 
-    def fail(*args, **kwargs):
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+  def fail(*args, **kwargs):
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
-    monkeypatch.setattr(socket, "getaddrinfo", fail)
-    # TFDS also looks for a prepared copy on GCS through TensorFlow's own
-    # C++ client, which the socket patch does not reach.
-    monkeypatch.setattr("tensorflow_datasets.core.utils.gcs_utils.exists", lambda path: False)
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
+  monkeypatch.setattr(socket, "getaddrinfo", fail)
+  # TFDS also looks for a prepared copy on GCS through TensorFlow's own
+  # C++ client, which the socket patch does not reach.
+  monkeypatch.setattr("tensorflow_datasets.core.utils.gcs_utils.exists", lambda path: False)
+  for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    monkeypatch.delenv(var, raising=False)
 
 
 @pytest.mark.usefixtures("no_network")
 def test_tfds_download_failure_is_fast_and_points_to_idx_dir(tmp_path: Path) -> None:
-    from tensorflow_datasets.core.download import downloader
+  from tensorflow_datasets.core.download import downloader
 
-    sources._import_tfds()  # Keep TensorFlow's import time out of the timing.
-    start = time.monotonic()
-    with pytest.raises(DataError) as error:
-        load_dataset("mnist", "train", data_dir=str(tmp_path / "tfds"))
-    elapsed = time.monotonic() - start
-    assert_one_line_error(error, "could not download/prepare 'mnist'", "--config.data.idx_dir=DIR")
-    # TFDS's own retries take ~200 s offline; ours must fail at once.
-    assert elapsed < 10, f"took {elapsed:.1f}s"
-    assert downloader.MAX_RETRIES == 10  # The temporary override was undone.
+  sources._import_tfds()  # Keep TensorFlow's import time out of the timing.
+  start = time.monotonic()
+  with pytest.raises(DataError) as error:
+    load_dataset("mnist", "train", data_dir=str(tmp_path / "tfds"))
+  elapsed = time.monotonic() - start
+  assert_one_line_error(error, "could not download/prepare 'mnist'", "--config.data.idx_dir=DIR")
+  # TFDS's own retries take ~200 s offline; ours must fail at once.
+  assert elapsed < 10, f"took {elapsed:.1f}s"
+  assert downloader.MAX_RETRIES == 10  # The temporary override was undone.
 
 
 @pytest.mark.parametrize(
@@ -389,10 +389,10 @@ def test_tfds_download_failure_is_fast_and_points_to_idx_dir(tmp_path: Path) -> 
     ],
 )
 def test_tfds_user_errors(tmp_path: Path, name: str, split: str, expected: str) -> None:
-    pytest.importorskip("tensorflow_datasets")
-    with pytest.raises(DataError) as error:
-        load_dataset(name, split, data_dir=str(tmp_path))
-    assert_one_line_error(error, expected)
+  pytest.importorskip("tensorflow_datasets")
+  with pytest.raises(DataError) as error:
+    load_dataset(name, split, data_dir=str(tmp_path))
+  assert_one_line_error(error, expected)
 
 
 # --------------------------------------------------------------------------
@@ -401,25 +401,25 @@ def test_tfds_user_errors(tmp_path: Path, name: str, split: str, expected: str) 
 
 
 def test_fingerprint_is_stable_and_content_sensitive() -> None:
-    images = np.zeros((3, 2, 2, 1), np.uint8)
-    ds = ImageDataset(images, None, None, "idx:/d", "train")
-    fp = dataset_fingerprint(ds)
-    assert fp == dataset_fingerprint(ImageDataset(images.copy(), None, None, "idx:/d", "train"))
-    assert fp["num_examples"] == 3 and fp["shape"] == [3, 2, 2, 1]
-    json.dumps(fp)
-    images[0, 0, 0, 0] = 1
-    assert dataset_fingerprint(ds)["sha256"] != fp["sha256"]
+  images = np.zeros((3, 2, 2, 1), np.uint8)
+  ds = ImageDataset(images, None, None, "idx:/d", "train")
+  fp = dataset_fingerprint(ds)
+  assert fp == dataset_fingerprint(ImageDataset(images.copy(), None, None, "idx:/d", "train"))
+  assert fp["num_examples"] == 3 and fp["shape"] == [3, 2, 2, 1]
+  json.dumps(fp)
+  images[0, 0, 0, 0] = 1
+  assert dataset_fingerprint(ds)["sha256"] != fp["sha256"]
 
 
 def test_image_dataset_validates_arrays() -> None:
-    with pytest.raises(ValueError, match="uint8"):
-        ImageDataset(np.zeros((2, 3, 3), np.uint8), None, None, "n", "s")
-    with pytest.raises(ValueError, match="int32"):
-        ImageDataset(np.zeros((2, 3, 3, 1), np.uint8), np.zeros(3, np.int32), 1, "n", "s")
+  with pytest.raises(ValueError, match="uint8"):
+    ImageDataset(np.zeros((2, 3, 3), np.uint8), None, None, "n", "s")
+  with pytest.raises(ValueError, match="int32"):
+    ImageDataset(np.zeros((2, 3, 3, 1), np.uint8), np.zeros(3, np.int32), 1, "n", "s")
 
 
 def test_import_does_not_load_tensorflow_or_jax() -> None:
-    heavy = ("tensorflow", "tensorflow_datasets", "jax", "flax")
-    code = f"import sys, ganjax.data; print(sorted(m for m in {heavy!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+  heavy = ("tensorflow", "tensorflow_datasets", "jax", "flax")
+  code = f"import sys, ganjax.data; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == "[]"

@@ -10,30 +10,30 @@ _MAX_CAUSE_CHARS = 160
 
 
 class DataError(Exception):
-    """A user-fixable data problem; ``str(e)`` is one clear sentence.
+  """A user-fixable data problem; ``str(e)`` is one clear sentence.
 
-    Raised for missing or corrupt files, bad split strings, datasets TFDS can
-    neither find nor download, and similar problems the user can fix from the
-    command line. Programming errors keep their usual exception types.
-    """
+  Raised for missing or corrupt files, bad split strings, datasets TFDS can
+  neither find nor download, and similar problems the user can fix from the
+  command line. Programming errors keep their usual exception types.
+  """
 
-    def __init__(self, message: str) -> None:
-        # Callers often interpolate library messages; folding line breaks keeps
-        # the promise that the error prints as a single line in training logs.
-        super().__init__(re.sub(r"\s*\n\s*", " ", message.strip()))
+  def __init__(self, message: str) -> None:
+    # Callers often interpolate library messages; folding line breaks keeps
+    # the promise that the error prints as a single line in training logs.
+    super().__init__(re.sub(r"\s*\n\s*", " ", message.strip()))
 
 
 def describe_cause(error: BaseException) -> str:
-    """Summarizes a wrapped library exception as a short single-line string.
+  """Summarizes a wrapped library exception as a short single-line string.
 
-    Args:
-      error: The exception being translated into a `DataError`.
+  Args:
+    error: The exception being translated into a `DataError`.
 
-    Returns:
-      ``"TypeName: first line of the message"``, cut to a readable length.
-    """
-    lines = str(error).strip().splitlines()
-    text = lines[0] if lines else ""
-    if len(text) > _MAX_CAUSE_CHARS:
-        text = text[: _MAX_CAUSE_CHARS - 3] + "..."
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+  Returns:
+    ``"TypeName: first line of the message"``, cut to a readable length.
+  """
+  lines = str(error).strip().splitlines()
+  text = lines[0] if lines else ""
+  if len(text) > _MAX_CAUSE_CHARS:
+    text = text[: _MAX_CAUSE_CHARS - 3] + "..."
+  return f"{type(error).__name__}: {text}" if text else type(error).__name__
