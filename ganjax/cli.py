@@ -49,10 +49,9 @@ def _exit_with_usage_error(error: BaseException) -> None:
 
 def run_reporting_errors(fn: Callable[..., int], *args: Any) -> int:
   """Calls ``fn``; a user-fixable error becomes one line on stderr and exit code 2."""
-  from ganjax.data import DataError
   try:
     return fn(*args)
-  except (UserError, DataError) as e:
+  except UserError as e:
     print(f"ganjax: error: {e}", file=sys.stderr, flush=True)
     return EXIT_USER_ERROR
 

@@ -35,6 +35,12 @@ class JsonlWriter:
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
     self._file.write(json.dumps({"step": step, **scalars}) + "\n")
 
+  def truncate_after(self, step: int) -> None:
+    """Drops records past ``step``: a resumed or rolled-back run rewrites them."""
+    self._file.close()
+    truncate_metrics(self.path.parent, step)
+    self._file = open(self.path, "a", encoding="utf-8")
+
   def flush(self) -> None:
     self._file.flush()
     os.fsync(self._file.fileno())
@@ -125,6 +131,10 @@ class Reporter:
   def image(self, step: int, tag: str, image: np.ndarray) -> None:
     if self.enabled:
       self._tensorboard.image(step, tag, image)
+
+  def truncate_after(self, step: int) -> None:
+    if self.enabled:
+      self._jsonl.truncate_after(step)
 
   def flush(self) -> None:
     if self.enabled:

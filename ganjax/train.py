@@ -25,7 +25,7 @@ from absl import logging
 from ganjax import config as config_lib
 from ganjax import images, reporting, sampling, sharding
 from ganjax.checkpointing import Checkpoints
-from ganjax.data import DataError, load_dataset
+from ganjax.data import load_dataset
 from ganjax.data.pipeline import batch_indices, gather_batch
 from ganjax.errors import UserError
 from ganjax.models import GanModel, build_model
@@ -237,7 +237,7 @@ class Trainer:
     state = self.restore_or_init()
     if self.is_lead:
       config_lib.write(self.config, self.workdir)
-      reporting.truncate_metrics(self.workdir, state.step)
+    self.reporter.truncate_after(state.step)
     total = self.config.train.steps
     if state.step >= total:
       self._say(f"Already at step {state.step} (train.steps={total}): nothing to do.")
@@ -314,8 +314,7 @@ class Trainer:
     self._say(f"Non-finite loss or parameters by step {bad_step}: rolled back to step "
               f"{restored.step} (rollback {rollbacks} of at most {limit}); the random "
               "stream moves on so the failure is not replayed.")
-    if self.is_lead:
-      reporting.truncate_metrics(self.workdir, restored.step)
+    self.reporter.truncate_after(restored.step)
     return dataclasses.replace(restored, rng=rng, rollbacks=rollbacks)
 
   def close(self) -> None:

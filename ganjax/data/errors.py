@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 
+from ganjax.errors import UserError
+
 # How much of a wrapped library error to quote; library messages (requests,
 # TFDS) can run to several hundred characters or list every registered dataset.
 _MAX_CAUSE_CHARS = 160
 
 
-class DataError(Exception):
+class DataError(UserError):
   """A user-fixable data problem; ``str(e)`` is one clear sentence.
 
   Raised for missing or corrupt files, bad split strings, datasets TFDS can

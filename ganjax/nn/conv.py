@@ -1,0 +1,752 @@
+"""Convolution layers with interchangeable, numerically equivalent lowerings.
+
+RULE_DOC_PLACEHOLDER
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+Array = jax.Array
+Dtype = Any
+Initializer = Callable[..., Array]
+# Explicit spatial padding: ((top, bottom), (left, right)).
+Pairs = tuple[tuple[int, int], tuple[int, int]]
+
+ENV_VAR: Final = "GANJAX_LOWERING"
+
+#: Lowerings that can be requested explicitly for each layer kind ("auto" is
+#: accepted everywhere as well and resolved by :func:`choose_lowering`).
+LOWERINGS: Final[dict[str, tuple[str, ...]]] = {
+    "conv": ("xla", "shifted_matmul"),
+    "upsample_conv": ("xla", "phase"),
+    "conv_transpose": ("xla", "phase"),
+}
+
+_DIMENSION_NUMBERS: Final = ("NHWC", "HWIO", "NHWC")
+_UPSAMPLE_FACTOR: Final = 2
+
+
+# --------------------------------------------------------------------------- #
+# The rule.
+# --------------------------------------------------------------------------- #
+
+# Provisional thresholds (to be replaced by measured ones).
+_MAX_SHIFTED_MATMUL_PIXELS: Final = 14 * 14
+
+
+def _check_lowering(kind: str, lowering: str) -> None:
+    """Raises ValueError unless ``lowering`` is a valid explicit lowering for ``kind``."""
+    if kind not in LOWERINGS:
+        raise ValueError(f"Unknown layer kind {kind!r}; expected one of {sorted(LOWERINGS)}.")
+    if lowering not in LOWERINGS[kind]:
+        raise ValueError(
+            f"Unknown lowering {lowering!r} for {kind!r}; expected 'auto' or one of "
+            f"{LOWERINGS[kind]}."
+        )
+
+
+def choose_lowering(
+    kind: str,
+    input_shape: Sequence[int],
+    kernel_size: int | Sequence[int],
+    strides: int | Sequence[int],
+    features: int,
+    backend: str | None = None,
+) -> str:
+    """Picks the fastest lowering for one layer (see the module docstring)."""
+    if kind not in LOWERINGS:
+        raise ValueError(f"Unknown layer kind {kind!r}; expected one of {sorted(LOWERINGS)}.")
+    override = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    if override not in ("auto", "xla"):
+        raise ValueError(f"{ENV_VAR} must be 'auto' or 'xla', got {override!r}.")
+    backend = jax.default_backend() if backend is None else backend
+    if override == "xla" or backend != "cpu":
+        return "xla"
+    if kind == "conv":
+        sh, sw = _pair(strides)
+        out_pixels = -(-input_shape[-3] // sh) * -(-input_shape[-2] // sw)
+        return "shifted_matmul" if out_pixels <= _MAX_SHIFTED_MATMUL_PIXELS else "xla"
+    return "phase"
+
+
+def _fuse_phases(input_shape, phases_h, phases_w, features) -> bool:
+    """Provisional."""
+    return True
+
+
+
+# --------------------------------------------------------------------------- #
+# Small helpers.
+# --------------------------------------------------------------------------- #
+
+
+def _pair(value: int | Sequence[int]) -> tuple[int, int]:
+    """Returns ``(value, value)`` for an int, else the 2-tuple itself."""
+    if isinstance(value, int):
+        return (value, value)
+    first, second = value
+    return (int(first), int(second))
+
+
+def _accumulation_dtype(dtype: Dtype) -> Dtype | None:
+    """Returns float32 for sub-32-bit float dtypes, else None (= the input dtype).
+
+    bfloat16 has an 8-bit mantissa: summing k*k*C products in it would lose
+    most of the signal, so matmuls/convs accumulate in float32 and the result
+    is rounded once at the end.
+    """
+    if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+        return jnp.float32
+    return None
+
+
+def _compute_dtype(x: Array, kernel: Array, dtype: Dtype | None) -> Dtype:
+    """Flax semantics: explicit ``dtype`` wins, else promote input and kernel."""
+    return jnp.result_type(x, kernel) if dtype is None else jnp.dtype(dtype)
+
+
+def _flatten_batch(x: Array) -> tuple[Array, tuple[int, ...]]:
+    """Flattens all leading batch dims of an (..., H, W, C) array into one."""
+    if x.ndim < 4:
+        raise ValueError(f"Expected (*batch, H, W, C) input, got shape {x.shape}.")
+    batch_shape = x.shape[:-3]
+    return x.reshape((-1,) + x.shape[-3:]), batch_shape
+
+
+def resolve_padding(
+    spatial_shape: Sequence[int],
+    kernel_shape: Sequence[int],
+    strides: tuple[int, int],
+    padding: str | Sequence[tuple[int, int]],
+) -> Pairs:
+    """Returns explicit ``((top, bottom), (left, right))`` padding.
+
+    Uses ``lax.padtype_to_pads`` so 'SAME' matches XLA/TF/flax exactly,
+    including the asymmetric (extra row at the bottom/right) case.
+    """
+    if isinstance(padding, str):
+        pads = lax.padtype_to_pads(
+            tuple(spatial_shape), tuple(kernel_shape), strides, padding.upper()
+        )
+    else:
+        pads = padding
+    (top, bottom), (left, right) = pads
+    return ((int(top), int(bottom)), (int(left), int(right)))
+
+
+def depth_to_space(x: Array, factor: int) -> Array:
+    """(N, H, W, f*f*C) -> (N, f*H, f*W, C); channel blocks ordered (row, col, C).
+
+    Block ``(p, q)`` of the channel axis becomes output pixel
+    ``(f*i + p, f*j + q)``.
+    """
+    n, h, w, c = x.shape
+    out_channels = c // (factor * factor)
+    x = x.reshape(n, h, w, factor, factor, out_channels)
+    x = x.transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(n, h * factor, w * factor, out_channels)
+
+
+# --------------------------------------------------------------------------- #
+# Plain convolution lowerings (functional).
+# --------------------------------------------------------------------------- #
+
+
+def conv2d_xla(
+    x: Array, kernel: Array, strides: tuple[int, int], pads: Pairs
+) -> Array:
+    """Cross-correlation via ``lax.conv_general_dilated`` (what flax uses)."""
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=strides,
+        padding=pads,
+        dimension_numbers=_DIMENSION_NUMBERS,
+        preferred_element_type=_accumulation_dtype(x.dtype),
+    )
+
+
+def _live_taps(size: int, taps: int, stride: int, pad_before: int, out: int) -> np.ndarray:
+    """1-D kernel taps whose strided window meets at least one real input pixel.
+
+    The other taps only ever multiply padding zeros (common for tiny inputs:
+    a 3x3 'SAME' kernel on a 1x1 input has one live tap), so dropping them
+    saves their FLOPs and patch memory without changing the result.
+    """
+    positions = np.arange(out) * stride
+    live = [
+        i for i in range(taps)
+        if np.any((i + positions >= pad_before) & (i + positions < pad_before + size))
+    ]
+    return np.asarray(live, dtype=np.int32)
+
+
+def conv2d_shifted_matmul(
+    x: Array, kernel: Array, strides: tuple[int, int], pads: Pairs
+) -> Array:
+    """Cross-correlation as ONE matmul over kh*kw shifted slices ("im2col by slicing").
+
+    Each tap (i, j) of the kernel sees the strided slice
+    ``x_padded[:, i::sh, j::sw, :]`` of the padded input; concatenating the
+    slices on the channel axis gives patches whose channel order (i, j, c)
+    matches ``kernel.reshape(kh*kw*C, F)``. Forward and backward are then
+    three large GEMMs plus slices/pads that XLA fuses, which is far faster on
+    XLA:CPU than its convolution emitter for tiny spatial inputs.
+    (``lax.conv_general_dilated_patches`` builds the same patches but its
+    gradient is itself a convolution, which is as slow as the original.)
+    Taps that only see padding are skipped (see :func:`_live_taps`).
+    """
+    n, h, w, c = x.shape
+    kh, kw, _, features = kernel.shape
+    sh, sw = strides
+    (top, bottom), (left, right) = pads
+    out_h = (h + top + bottom - kh) // sh + 1
+    out_w = (w + left + right - kw) // sw + 1
+    if out_h <= 0 or out_w <= 0:
+        raise ValueError(f"Kernel {kh}x{kw} larger than padded input of {(h, w)}.")
+    rows = _live_taps(h, kh, sh, top, out_h)
+    cols = _live_taps(w, kw, sw, left, out_w)
+    accumulation = _accumulation_dtype(x.dtype)
+    if rows.size == 0 or cols.size == 0:  # Every window is pure padding.
+        return jnp.zeros((n, out_h, out_w, features), accumulation or x.dtype)
+    if rows.size < kh or cols.size < kw:
+        kernel = kernel[rows[:, None], cols[None, :]]
+    # lax.pad (unlike jnp.pad) also accepts negative padding = cropping.
+    x = lax.pad(
+        x,
+        jnp.zeros((), x.dtype),
+        ((0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)),
+    )
+    taps = [
+        lax.slice(
+            x,
+            (0, int(i), int(j), 0),
+            (n, int(i) + (out_h - 1) * sh + 1, int(j) + (out_w - 1) * sw + 1, c),
+            (1, sh, sw, 1),
+        )
+        for i in rows
+        for j in cols
+    ]
+    patches = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)
+    return lax.dot_general(
+        patches,
+        kernel.reshape(len(taps) * c, features),
+        dimension_numbers=(((3,), (0,)), ((), ())),
+        preferred_element_type=accumulation,
+    )
+
+
+_CONV_IMPLS: Final[dict[str, Callable[[Array, Array, tuple[int, int], Pairs], Array]]] = {
+    "xla": conv2d_xla,
+    "shifted_matmul": conv2d_shifted_matmul,
+}
+
+
+def conv2d(
+    x: Array,
+    kernel: Array,
+    strides: int | Sequence[int] = 1,
+    padding: str | Sequence[tuple[int, int]] = "SAME",
+    lowering: str = "auto",
+    dtype: Dtype | None = None,
+) -> Array:
+    """2-D cross-correlation (NHWC input, HWIO kernel), like ``flax.linen.Conv``.
+
+    Args:
+      x: Input of shape (N, H, W, C).
+      kernel: Kernel of shape (kh, kw, C, F).
+      strides: Int or (sh, sw).
+      padding: 'SAME', 'VALID' or explicit ((top, bottom), (left, right)).
+      lowering: 'auto', 'xla' or 'shifted_matmul'.
+      dtype: Computation dtype; None promotes ``x`` and ``kernel``.
+
+    Returns:
+      (N, H', W', F) array in the computation dtype.
+    """
+    strides = _pair(strides)
+    compute_dtype = _compute_dtype(x, kernel, dtype)
+    x, kernel = x.astype(compute_dtype), kernel.astype(compute_dtype)
+    pads = resolve_padding(x.shape[1:3], kernel.shape[:2], strides, padding)
+    if lowering == "auto":
+        lowering = choose_lowering(
+            "conv", x.shape, kernel.shape[:2], strides, kernel.shape[-1]
+        )
+    _check_lowering("conv", lowering)
+    y = _CONV_IMPLS[lowering](x, kernel, strides, pads)
+    return y.astype(compute_dtype)
+
+
+# --------------------------------------------------------------------------- #
+# Phase ("sub-pixel") lowering shared by UpsampleConv and ConvTranspose.
+# --------------------------------------------------------------------------- #
+
+
+def phase_taps(
+    kernel_size: int, factor: int, pad_before: int, zero_insert: bool
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Maps kernel taps to low-resolution offsets for each output phase (1-D).
+
+    Both layers convolve (stride 1, taps t = 0..k-1, ``pad_before`` zeros in
+    front) a signal ``z`` living on a grid ``factor`` times finer than the
+    input ``x``:
+
+      out[factor*m + r] = sum_t z[factor*m + r + t - pad_before] * w[t]
+
+    * nearest upsampling (``zero_insert=False``): ``z[j] = x[floor(j/f)]``;
+    * transposed conv (``zero_insert=True``): ``z[j] = x[j/f]`` if f divides j
+      else 0 (the zeros XLA inserts with ``lhs_dilation``).
+
+    Writing ``j - factor*m = r + t - pad_before``, output phase r reads
+    ``x[m + d]`` with ``d = floor((r + t - pad_before) / f)``, i.e. each phase
+    is a small stride-1 correlation on ``x`` whose taps are sums of the
+    original taps sharing the same ``d``. For k=5, f=2, 'SAME' upsampling
+    (pad_before=2): phase 0 gets d = (-1, -1, 0, 0, 1) for t = 0..4, i.e. low-
+    res taps (w0+w1, w2+w3, w4), and phase 1 gets d = (-1, 0, 0, 1, 1), i.e.
+    (w0, w1+w2, w3+w4): both are 3-tap kernels at offsets -1..1.
+    Zero padding is consistent on both grids because ``floor(j/f)`` (or
+    ``j/f``) is outside [0, H) exactly when j is outside [0, f*H).
+
+    Args:
+      kernel_size: k, number of taps of the original kernel.
+      factor: Upsampling factor / transposed-conv stride f.
+      pad_before: Padding in front of ``z`` (on the fine grid).
+      zero_insert: True for transposed convolution, False for upsampling.
+
+    Returns:
+      ``(taps, pads)``: ``taps[r, a, t]`` is 1 iff original tap t contributes
+      to low-res offset ``a + d_min`` of phase r (shape (f, d_max-d_min+1, k));
+      ``pads = (-d_min, d_max)`` is the padding of the low-res correlation,
+      which then has exactly one output per input pixel. All phases share the
+      union of offsets (zero taps where a phase has none) so that all of them
+      run as one convolution with f*f*F output channels.
+    """
+    offsets: dict[tuple[int, int], int] = {}
+    for r in range(factor):
+        for t in range(kernel_size):
+            fine_offset = r + t - pad_before
+            if zero_insert and fine_offset % factor:
+                continue  # This tap only ever sees inserted zeros for phase r.
+            offsets[(r, t)] = fine_offset // factor  # Python // is floor.
+    d_min, d_max = min(offsets.values()), max(offsets.values())
+    taps = np.zeros((factor, d_max - d_min + 1, kernel_size), np.float32)
+    for (r, t), d in offsets.items():
+        taps[r, d - d_min, t] = 1.0
+    return taps, (-d_min, d_max)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Phase1D:
+    """One output phase along one axis, trimmed to the offsets it really uses.
+
+    Attributes:
+      taps: (offsets, k) 0/1 matrix: row a sums original taps into offset a.
+      pads: Low-res padding of this phase's correlation (may be negative).
+      start: Index of the first used offset inside the union of all phases.
+    """
+
+    taps: np.ndarray
+    pads: tuple[int, int]
+    start: int
+
+
+def _split_phases(taps: np.ndarray, pads: tuple[int, int]) -> list[_Phase1D]:
+    """Trims each phase of a (factor, offsets, k) tap tensor to its used offsets.
+
+    A phase with no taps at all (it only reads inserted zeros) gets an empty
+    matrix.
+    """
+    phases = []
+    before, _ = pads
+    for phase_taps_ in taps:
+        used = np.flatnonzero(phase_taps_.any(axis=1))
+        if used.size == 0:
+            phases.append(_Phase1D(phase_taps_[:0], pads, 0))
+            continue
+        first, last = int(used[0]), int(used[-1])
+        # Row a of the union sits at low-res offset a - before.
+        phases.append(_Phase1D(phase_taps_[first : last + 1], (before - first, last - before), first))
+    return phases
+
+
+def _strided_selection(taps: np.ndarray) -> tuple[int, int] | None:
+    """Returns (start, step) if ``taps`` just picks taps start, start+step, ...
+
+    Transposed-convolution phases are such selections (every stride-th tap),
+    so their kernels are strided slices: no arithmetic, exact in any dtype.
+    """
+    if not np.all(taps.sum(axis=1) == 1) or not np.all((taps == 0) | (taps == 1)):
+        return None
+    picked = taps.argmax(axis=1)
+    step = int(picked[1] - picked[0]) if len(picked) > 1 else 1
+    if step < 1 or np.any(np.diff(picked) != step):
+        return None
+    return int(picked[0]), step
+
+
+def phase_kernel(kernel: Array, rows: np.ndarray, cols: np.ndarray) -> Array:
+    """Kernel of one phase: ``out[a, b] = sum_{t, s} rows[a, t] cols[b, s] kernel[t, s]``.
+
+    Args:
+      kernel: (kh, kw, C, F) original kernel.
+      rows: (A, kh) tap matrix of the phase along height.
+      cols: (B, kw) tap matrix of the phase along width.
+
+    Returns:
+      (A, B, C, F) kernel, in the kernel's (param) dtype. Sums of taps run
+      before any cast to a low-precision compute dtype, at HIGHEST precision
+      (TPUs would otherwise round the operands to bfloat16).
+    """
+    kh, kw, c, f = kernel.shape
+    row_sel, col_sel = _strided_selection(rows), _strided_selection(cols)
+    if row_sel is not None and col_sel is not None:
+        (r0, r_step), (c0, c_step) = row_sel, col_sel
+        limit = (r0 + (len(rows) - 1) * r_step + 1, c0 + (len(cols) - 1) * c_step + 1, c, f)
+        return lax.slice(kernel, (r0, c0, 0, 0), limit, (r_step, c_step, 1, 1))
+    # One (A*B, kh*kw) x (kh*kw, C*F) GEMM whose output is already in HWIO order.
+    taps = np.kron(rows, cols).astype(kernel.dtype)
+    out = jnp.dot(taps, kernel.reshape(kh * kw, c * f), precision=lax.Precision.HIGHEST)
+    return out.reshape(len(rows), len(cols), c, f)
+
+
+def _fused_phase_kernel(
+    kernel: Array, phases_h: list[_Phase1D], phases_w: list[_Phase1D], union: tuple[int, int]
+) -> Array:
+    """All phase kernels zero-padded to the union of offsets: (A, B, C, f*f*F).
+
+    Output channels are ordered (row phase, col phase, feature) to match
+    :func:`depth_to_space`.
+    """
+    *_, c, f = kernel.shape
+    blocks = []
+    for ph in phases_h:
+        for pw in phases_w:
+            if ph.taps.size == 0 or pw.taps.size == 0:
+                blocks.append(jnp.zeros(union + (c, f), kernel.dtype))
+                continue
+            block = phase_kernel(kernel, ph.taps, pw.taps)
+            blocks.append(
+                jnp.pad(
+                    block,
+                    (
+                        (ph.start, union[0] - ph.start - len(ph.taps)),
+                        (pw.start, union[1] - pw.start - len(pw.taps)),
+                        (0, 0),
+                        (0, 0),
+                    ),
+                )
+            )
+    # Stacking at axis 3 writes the (p, q, o) channel order in a single pass.
+    return jnp.stack(blocks, axis=3).reshape(union + (c, -1))
+
+
+def _phase_conv(
+    x: Array,
+    kernel: Array,
+    factor: int,
+    pads_fine: Pairs,
+    zero_insert: bool,
+    inner_lowering: str,
+    fuse_phases: bool | None,
+    dtype: Dtype | None,
+) -> Array:
+    """Computes a fine-grid stride-1 correlation as phases on the coarse grid.
+
+    Fused: one convolution over the union of all phases' offsets with
+    factor**2 * F outputs (one big GEMM; some taps are structural zeros for
+    even kernels and transposed convs). Split: one convolution per phase with
+    exactly its own taps (fewer FLOPs, smaller kernels, more and smaller ops).
+    """
+    kh, kw = kernel.shape[:2]
+    (top, _), (left, _) = pads_fine  # Only the leading pad fixes the alignment.
+    taps_h, pads_h = phase_taps(kh, factor, top, zero_insert)
+    taps_w, pads_w = phase_taps(kw, factor, left, zero_insert)
+    phases_h, phases_w = _split_phases(taps_h, pads_h), _split_phases(taps_w, pads_w)
+    if fuse_phases is None:
+        fuse_phases = _fuse_phases(x.shape, phases_h, phases_w, kernel.shape[-1])
+    if fuse_phases:
+        union = (taps_h.shape[1], taps_w.shape[1])
+        fused = _fused_phase_kernel(kernel, phases_h, phases_w, union)
+        y = conv2d(x, fused, 1, (pads_h, pads_w), inner_lowering, dtype)
+        return depth_to_space(y, factor)
+    outputs = []
+    for ph in phases_h:
+        for pw in phases_w:
+            if ph.taps.size == 0 or pw.taps.size == 0:  # Reads only inserted zeros.
+                shape = x.shape[:3] + (kernel.shape[-1],)
+                outputs.append(jnp.zeros(shape, _compute_dtype(x, kernel, dtype)))
+                continue
+            phase = phase_kernel(kernel, ph.taps, pw.taps)
+            outputs.append(conv2d(x, phase, 1, (ph.pads, pw.pads), inner_lowering, dtype))
+    return depth_to_space(jnp.concatenate(outputs, axis=-1), factor)
+
+
+def upsample_nearest(x: Array, factor: int = _UPSAMPLE_FACTOR) -> Array:
+    """Nearest-neighbour upsampling of an NHWC array by an integer factor."""
+    return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+def upsample_conv2d(
+    x: Array,
+    kernel: Array,
+    lowering: str = "auto",
+    inner_lowering: str = "auto",
+    fuse_phases: bool | None = None,
+    dtype: Dtype | None = None,
+) -> Array:
+    """Nearest x2 upsampling followed by a stride-1 'SAME' correlation.
+
+    Args:
+      x: Input (N, H, W, C).
+      kernel: (kh, kw, C, F) kernel of the convolution at high resolution.
+      lowering: 'auto', 'xla' (upsample, then conv) or 'phase' (4 phase
+        convolutions on the low-res input fused into one, + depth-to-space).
+      inner_lowering: Lowering of the phase convolution ('auto', 'xla',
+        'shifted_matmul'); ignored for 'xla'.
+      fuse_phases: Run all phases as one convolution (True) or one per phase
+        (False); None decides by the rule. Ignored for 'xla'.
+      dtype: Computation dtype; None promotes ``x`` and ``kernel``.
+
+    Returns:
+      (N, 2H, 2W, F) array.
+    """
+    factor = _UPSAMPLE_FACTOR
+    n, h, w, c = x.shape
+    kh, kw, _, features = kernel.shape
+    if lowering == "auto":
+        lowering = choose_lowering("upsample_conv", x.shape, (kh, kw), 1, features)
+    _check_lowering("upsample_conv", lowering)
+    if lowering == "xla":
+        return conv2d(upsample_nearest(x, factor), kernel, 1, "SAME", "xla", dtype)
+    fine_pads = resolve_padding((factor * h, factor * w), (kh, kw), (1, 1), "SAME")
+    return _phase_conv(
+        x, kernel, factor, fine_pads, False, inner_lowering, fuse_phases, dtype
+    )
+
+
+def conv_transpose_pads(kernel_size: int, stride: int) -> tuple[int, int]:
+    """Fine-grid padding of ``lax.conv_transpose(..., 'SAME')`` (1-D).
+
+    Mirrors ``jax._src.lax.convolution._conv_transpose_padding`` (private), so
+    the phase lowering agrees with flax's ConvTranspose for even kernels too.
+    """
+    pad_len = kernel_size + stride - 2
+    pad_before = kernel_size - 1 if stride > kernel_size - 1 else -(-pad_len // 2)
+    return pad_before, pad_len - pad_before
+
+
+def conv_transpose2d(
+    x: Array,
+    kernel: Array,
+    strides: int | Sequence[int] = 2,
+    lowering: str = "auto",
+    inner_lowering: str = "auto",
+    fuse_phases: bool | None = None,
+    dtype: Dtype | None = None,
+) -> Array:
+    """'SAME' transposed convolution, equal to ``flax.linen.ConvTranspose``.
+
+    Semantics are those of ``lax.conv_transpose(x, kernel, strides, 'SAME',
+    transpose_kernel=False)``: zeros are inserted between input pixels
+    (``lhs_dilation=strides``) and the result is correlated with the
+    *unflipped* kernel, giving output size ``input * strides``.
+
+    Args:
+      x: Input (N, H, W, C).
+      kernel: (kh, kw, C, F) kernel, flax ConvTranspose layout.
+      strides: Int or (sh, sw); the 'phase' lowering requires sh == sw.
+      lowering: 'auto', 'xla' or 'phase' (s*s phase convolutions on the input,
+        fused into one, + depth-to-space; never multiplies inserted zeros).
+      inner_lowering: Lowering of the phase convolution; ignored for 'xla'.
+      fuse_phases: One fused convolution (True) or one per phase (False);
+        None decides by the rule. Ignored for 'xla'.
+      dtype: Computation dtype; None promotes ``x`` and ``kernel``.
+
+    Returns:
+      (N, sh*H, sw*W, F) array.
+    """
+    strides = _pair(strides)
+    kh, kw, _, features = kernel.shape
+    if lowering == "auto":
+        lowering = choose_lowering("conv_transpose", x.shape, (kh, kw), strides, features)
+    _check_lowering("conv_transpose", lowering)
+    if lowering == "xla":
+        compute_dtype = _compute_dtype(x, kernel, dtype)
+        y = lax.conv_transpose(
+            x.astype(compute_dtype),
+            kernel.astype(compute_dtype),
+            strides,
+            "SAME",
+            dimension_numbers=_DIMENSION_NUMBERS,
+            transpose_kernel=False,
+            preferred_element_type=_accumulation_dtype(compute_dtype),
+        )
+        return y.astype(compute_dtype)
+    if strides[0] != strides[1]:
+        raise ValueError(f"'phase' lowering needs equal strides, got {strides}.")
+    pads = (conv_transpose_pads(kh, strides[0]), conv_transpose_pads(kw, strides[1]))
+    return _phase_conv(
+        x, kernel, strides[0], pads, True, inner_lowering, fuse_phases, dtype
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Flax modules.
+# --------------------------------------------------------------------------- #
+
+
+def _make_params(
+    module: nn.Module, kernel_size: int, in_features: int
+) -> tuple[Array, Array | None]:
+    """Creates flax.linen.Conv-compatible 'kernel' and 'bias' params.
+
+    Parameters never depend on the lowering, so checkpoints are portable
+    between backends (e.g. trained on CPU, sampled on GPU).
+    """
+    kernel = module.param(
+        "kernel",
+        module.kernel_init,
+        (kernel_size, kernel_size, in_features, module.features),
+        module.param_dtype,
+    )
+    bias = None
+    if module.use_bias:
+        bias = module.param("bias", module.bias_init, (module.features,), module.param_dtype)
+    return kernel, bias
+
+
+def _add_bias(y: Array, bias: Array | None, batch_shape: tuple[int, ...]) -> Array:
+    """Adds the bias in the computation dtype and restores batch dimensions."""
+    if bias is not None:
+        y = y + bias.astype(y.dtype)
+    return y.reshape(batch_shape + y.shape[1:])
+
+
+def _resolve_module_lowering(kind: str, lowering: str) -> str:
+    """Validates a module's ``lowering`` field (resolution of 'auto' is lazy)."""
+    if lowering != "auto":
+        _check_lowering(kind, lowering)
+    return lowering
+
+
+class Conv(nn.Module):
+    """k x k convolution (NHWC), drop-in for ``flax.linen.Conv`` with square kernels.
+
+    Attributes:
+      features: Number of output channels.
+      kernel_size: Square kernel size k.
+      strides: Stride in both spatial dimensions.
+      padding: 'SAME' (TF/flax semantics, asymmetric for even totals) or 'VALID'.
+      use_bias: Whether to add a bias.
+      dtype: Computation dtype (inputs and kernel are cast to it); None
+        promotes input and params like flax.
+      param_dtype: Parameter dtype.
+      kernel_init: Kernel initializer (flax default: lecun_normal).
+      bias_init: Bias initializer.
+      lowering: 'auto', 'xla' or 'shifted_matmul'.
+    """
+
+    features: int
+    kernel_size: int
+    strides: int = 1
+    padding: str = "SAME"
+    use_bias: bool = True
+    dtype: Dtype | None = None
+    param_dtype: Dtype = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros
+    lowering: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        """Applies the convolution to x of shape (*batch, H, W, C)."""
+        lowering = _resolve_module_lowering("conv", self.lowering)
+        kernel, bias = _make_params(self, self.kernel_size, x.shape[-1])
+        x, batch_shape = _flatten_batch(x)
+        y = conv2d(x, kernel, self.strides, self.padding, lowering, self.dtype)
+        return _add_bias(y, bias, batch_shape)
+
+
+class UpsampleConv(nn.Module):
+    """Nearest-neighbour x2 upsampling, then a k x k stride-1 'SAME' convolution.
+
+    Params are exactly those of :class:`Conv` applied after upsampling.
+
+    Attributes:
+      features: Number of output channels.
+      kernel_size: Square kernel size k (odd or even).
+      use_bias: Whether to add a bias.
+      dtype: Computation dtype; None promotes input and params.
+      param_dtype: Parameter dtype.
+      kernel_init: Kernel initializer.
+      bias_init: Bias initializer.
+      lowering: 'auto', 'xla' (upsample then conv) or 'phase' (4 phase
+        convolutions on the low-res input + depth-to-space; the phase
+        convolution's own lowering is chosen by :func:`choose_lowering`).
+    """
+
+    features: int
+    kernel_size: int
+    use_bias: bool = True
+    dtype: Dtype | None = None
+    param_dtype: Dtype = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros
+    lowering: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        """Upsamples and convolves x of shape (*batch, H, W, C) -> (*batch, 2H, 2W, F)."""
+        lowering = _resolve_module_lowering("upsample_conv", self.lowering)
+        kernel, bias = _make_params(self, self.kernel_size, x.shape[-1])
+        x, batch_shape = _flatten_batch(x)
+        y = upsample_conv2d(x, kernel, lowering, dtype=self.dtype)
+        return _add_bias(y, bias, batch_shape)
+
+
+class ConvTranspose(nn.Module):
+    """Strided 'SAME' transposed convolution; output spatial size = input * strides.
+
+    Semantics and parameter layout equal ``flax.linen.ConvTranspose(features,
+    (k, k), strides=(s, s), padding='SAME', transpose_kernel=False)``.
+
+    Attributes:
+      features: Number of output channels.
+      kernel_size: Square kernel size k (odd or even).
+      strides: Upsampling stride s in both spatial dimensions.
+      use_bias: Whether to add a bias.
+      dtype: Computation dtype; None promotes input and params.
+      param_dtype: Parameter dtype.
+      kernel_init: Kernel initializer.
+      bias_init: Bias initializer.
+      lowering: 'auto', 'xla' (``lax.conv_transpose``) or 'phase' (s*s phase
+        convolutions on the input + depth-to-space).
+    """
+
+    features: int
+    kernel_size: int
+    strides: int = 2
+    use_bias: bool = True
+    dtype: Dtype | None = None
+    param_dtype: Dtype = jnp.float32
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    bias_init: Initializer = nn.initializers.zeros
+    lowering: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        """Applies the transposed convolution to x of shape (*batch, H, W, C)."""
+        lowering = _resolve_module_lowering("conv_transpose", self.lowering)
+        kernel, bias = _make_params(self, self.kernel_size, x.shape[-1])
+        x, batch_shape = _flatten_batch(x)
+        y = conv_transpose2d(x, kernel, self.strides, lowering, dtype=self.dtype)
+        return _add_bias(y, bias, batch_shape)

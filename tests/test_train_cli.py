@@ -1,0 +1,77 @@
+"""The training and sampling commands end to end, on real MNIST digits."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_command, train_args
+
+
+def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env):
+  workdir = tmp_path / "run"
+  common = ["--config.ckpt.every_steps=4", "--config.samples.every_steps=4"]
+  first = run_command("ganjax.main", train_args(
+      workdir, mnist_dir, "--config.train.steps=12", *common), ganjax_env)
+  assert "Resuming" not in first.stdout + first.stderr
+  assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()
+                if p.name.isdigit()) == [4, 8, 12]
+  assert sorted(p.name for p in (workdir / "samples").iterdir()) == [
+      "step_12.png", "step_4.png", "step_8.png"]
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
+  assert [r["step"] for r in records] == [4, 8, 12]
+  for key in ("d_loss", "g_loss", "d_real", "d_fake", "images_per_s"):
+    assert all(np.isfinite(r[key]) for r in records), key
+  assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+  assert json.loads((workdir / "config.json").read_text())["train"]["steps"] == 12
+
+  second = run_command("ganjax.main", train_args(
+      workdir, mnist_dir, "--config.train.steps=16", *common), ganjax_env)
+  assert "Resuming from checkpoint at step 12" in second.stdout + second.stderr
+  assert "Finished at step 16" in second.stdout + second.stderr
+  assert (workdir / "checkpoints" / "16").is_dir()
+  assert [json.loads(l)["step"] for l in (workdir / "metrics.jsonl").open()] == [
+      4, 8, 12, 16]
+
+  out = tmp_path / "g.png"
+  run_command("ganjax.sample", ["--workdir", str(workdir), "--num", "16", "--out",
+                                str(out), "--scale", "1"], ganjax_env)
+  grid = np.asarray(Image.open(out))
+  assert grid.shape == (4 * 30 + 2, 4 * 30 + 2)  # 4x4 digits of 28 px, 2 px gaps
+  assert grid.std() > 0
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.train.stepz=3", "unknown config key"),
+    ("--config.train.steps=abc", "invalid literal"),
+    ("--config.train.batch_size=0", "train.batch_size must be a positive integer"),
+    ("--config.model.name=nope", "unknown model.name"),
+])
+def test_bad_config_is_one_line_error(tmp_path, mnist_dir, ganjax_env, override, message):
+  result = run_command("ganjax.main", train_args(tmp_path / "run", mnist_dir, override),
+                       ganjax_env, check=False)
+  assert result.returncode == 2
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
+
+
+def test_missing_or_corrupt_idx_files(tmp_path, ganjax_env):
+  (tmp_path / "idx").mkdir()
+  result = run_command("ganjax.main", train_args(tmp_path / "run", tmp_path / "idx"),
+                       ganjax_env, check=False)
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  (tmp_path / "idx" / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
+  result = run_command("ganjax.main", train_args(tmp_path / "run", tmp_path / "idx"),
+                       ganjax_env, check=False)
+  assert result.returncode == 2 and "Traceback" not in result.stderr
+  assert "t10k-images-idx3-ubyte" in result.stderr
+
+
+def test_unwritable_workdir(tmp_path, mnist_dir, ganjax_env):
+  blocker = tmp_path / "file"
+  blocker.write_text("not a directory")
+  result = run_command("ganjax.main", train_args(blocker / "run", mnist_dir), ganjax_env,
+                       check=False)
+  assert result.returncode == 2
+  assert "cannot be written" in result.stderr and "Traceback" not in result.stderr
