@@ -1,6 +1,7 @@
 """Generating images from a generator state: fixed inputs and the eval-mode pass."""
 
-from typing import Optional
+import dataclasses
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +20,30 @@ def fixed_noise(model: GanModel, seed: int, num: int) -> Optional[jax.Array]:
     return None
   return model.sample_noise(jax.random.fold_in(jax.random.PRNGKey(seed), _SAMPLE_STREAM),
                             num)
+
+
+@dataclasses.dataclass
+class GridInputs:
+  """Fixed generator inputs for the sample grids written during training.
+
+  Attributes:
+    noise: (N, noise_dim) or None.
+    condition: what the generator is conditioned on, or None.
+    columns: images per row of the grid (None: square).
+    arrange: maps generated images (N, H, W, C) to the images to show, e.g. to
+      put each conditioning input beside its output.
+  """
+  noise: Optional[jax.Array]
+  condition: Optional[jax.Array]
+  columns: Optional[int] = None
+  arrange: Callable[[np.ndarray], np.ndarray] = lambda images: images
+
+
+def grid_inputs(model: GanModel, seed: int, num: int, num_classes: Optional[int],
+                examples: dict[str, np.ndarray]) -> GridInputs:
+  """The fixed inputs of a run's sample grids (they depend only on ``seed``)."""
+  del num_classes, examples  # Used by conditional models.
+  return GridInputs(fixed_noise(model, seed, num), None)
 
 
 def generate(g_state: TrainState, noise: Optional[jax.Array],

@@ -97,7 +97,13 @@ def _prepare_workdir(workdir: Path) -> Path:
 
 
 def load_examples(data: ml_collections.ConfigDict):
-  """The dataset named by ``config.data`` and its arrays for training."""
+  """The dataset named by ``config.data`` and its arrays for training.
+
+  Returns:
+    The dataset and a dict of equally long arrays: uint8 ``image`` (the target),
+    int32 ``label`` when the data is labelled, and uint8 ``input`` for paired
+    (image-to-image) data.
+  """
   dataset = load_dataset(data.name, data.split, idx_dir=data.idx_dir,
                          data_dir=data.data_dir)
   examples = {"image": dataset.images}
@@ -185,7 +191,8 @@ class Trainer:
                                    async_save=config.ckpt.async_save)
     self.reporter = reporting.Reporter(workdir, enabled=self.is_lead,
                                        console=tqdm.tqdm.write)
-    self.grid_noise = sampling.fixed_noise(self.model, config.seed, config.samples.num)
+    self.grid = sampling.grid_inputs(self.model, config.seed, config.samples.num,
+                                     self.dataset.num_classes, examples)
 
   def _compile(self) -> None:
     replicated = sharding.replicated(self.mesh)
@@ -294,11 +301,11 @@ class Trainer:
       self.checkpoints.save(state.step, state.tree(), self._meta(state))
 
   def write_grid(self, state: RunState, step: int) -> None:
-    condition = None
-    fake = np.asarray(self._generate_jit(state.g, self.grid_noise, condition))
+    fake = np.asarray(self._generate_jit(state.g, self.grid.noise, self.grid.condition))
     if self.is_lead:
-      grid = images.save_grid(self.workdir / "samples" / f"step_{step}.png", fake,
-                              self.model.pixel_range)
+      grid = images.save_grid(self.workdir / "samples" / f"step_{step}.png",
+                              self.grid.arrange(fake), self.model.pixel_range,
+                              columns=self.grid.columns)
       self.reporter.image(step, "samples", grid)
 
   def _rollback(self, state: RunState, bad_step: int) -> RunState:
