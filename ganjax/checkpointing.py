@@ -2,22 +2,26 @@
 
 A checkpoint holds two items: ``state`` (both TrainStates and the run's PRNG key,
 everything that shapes the future of the run; the data order is derived from
-(seed, step)) and ``meta`` (JSON: the config keys a resume must not change, and
-run counters). orbax writes into a temporary directory and renames it when the save
-is complete, so an interrupted save never looks like a checkpoint.
+(seed, step)) and ``meta`` (JSON: the run's config, counters and a fingerprint of
+every bit of ``state``). orbax writes into a temporary directory and renames it
+when the save is complete, so an interrupted save never looks like a checkpoint.
 
 Restore walks from the newest checkpoint to the oldest and takes the first that
-reads back completely; an unreadable one is moved aside to
-``checkpoints/unreadable-<step>-<time>/`` (never deleted) with a one-line warning,
-so a later save of the same step does not collide with it.
+reads back completely and matches its fingerprint (silent corruption, such as a
+flipped or zeroed block, does not always make orbax fail). An unreadable one,
+and a step directory orbax does not recognise (it lost its commit marker), is
+moved aside to ``checkpoints/unreadable-<step>-<time>/``, never deleted, so a
+later save of the same step does not collide with it.
 """
 
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -26,6 +30,26 @@ from ganjax.errors import UserError
 
 class CheckpointWriteError(UserError):
   """A checkpoint could not be written (disk full, permissions...)."""
+
+
+@jax.jit
+def _fingerprint(tree: Any) -> jax.Array:
+  """A position-weighted wrapping sum of the bits of every leaf (uint32)."""
+  total = jnp.uint32(0)
+  for i, leaf in enumerate(jax.tree.leaves(tree)):
+    leaf = jnp.asarray(leaf)
+    if leaf.dtype.itemsize == 4:
+      bits = jax.lax.bitcast_convert_type(leaf, jnp.uint32)
+    else:
+      bits = leaf.astype(jnp.uint32)
+    weights = jnp.arange(1, bits.size + 1, dtype=jnp.uint32) * jnp.uint32(2 * i + 1)
+    total = total + jnp.sum(bits.ravel() * weights, dtype=jnp.uint32)
+  return total
+
+
+def fingerprint(tree: Any) -> int:
+  """Changes when any bit of any leaf of ``tree`` changes (with high probability)."""
+  return int(_fingerprint(tree))
 
 
 @dataclasses.dataclass
@@ -43,6 +67,7 @@ class Checkpoints:
                read_only: bool = False):
     self.directory = Path(directory).absolute()
     self.read_only = read_only
+    self.last_skipped: list[str] = []
     options = ocp.CheckpointManagerOptions(
         max_to_keep=None if read_only else keep, create=not read_only,
         read_only=read_only, save_interval_steps=0 if read_only else 1,
@@ -68,6 +93,7 @@ class Checkpoints:
     Raises:
       CheckpointWriteError: the previous or this save failed.
     """
+    meta = {**meta, "fingerprint": fingerprint(state)}
     try:
       self._manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
@@ -89,32 +115,58 @@ class Checkpoints:
     return self._manager.restore(step, args=ocp.args.Composite(
         meta=ocp.args.JsonRestore()))["meta"]
 
-  def restore_latest(self, abstract_state: Any) -> Optional[Restored]:
-    """Restores the newest readable checkpoint into ``abstract_state``'s structure.
+  def restore_latest(self, abstract_state: Any,
+                     check_meta: Optional[Callable[[dict], None]] = None
+                     ) -> Optional[Restored]:
+    """Restores the newest good checkpoint into ``abstract_state``'s structure.
 
     Args:
       abstract_state: pytree of ``jax.ShapeDtypeStruct`` with shardings, e.g. from
         ``jax.eval_shape``; restored arrays get these shardings (so a checkpoint
         written on 8 devices restores on 1).
+      check_meta: called with a checkpoint's metadata before its state is read;
+        it raises (e.g. for an incompatible config) to stop the restore.
 
     Returns:
-      None when there is no readable checkpoint.
+      None when there is no good checkpoint; ``last_skipped`` then says why.
     """
-    skipped = []
+    self.last_skipped = [f"{name} (incomplete: no commit marker)"
+                         for name in self._move_aside_unrecognised()]
     for step in sorted(self.steps(), reverse=True):
       try:
-        restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state),
-            meta=ocp.args.JsonRestore()))
+        meta = self.read_meta(step)
       except Exception as e:  # Any failure to read back means: not usable.
-        reason = _first_line(e)
-        logging.warning("checkpoint %d is unreadable (%s); trying an older one",
-                        step, reason)
-        skipped.append(f"{step} ({reason})")
-        self._move_aside(step)
+        self._skip(step, e)
         continue
-      return Restored(step, restored["state"], dict(restored["meta"]), skipped)
+      if check_meta is not None:
+        check_meta(meta)
+      try:
+        state = self._restore_state(step, abstract_state, meta)
+      except Exception as e:
+        self._skip(step, e)
+        continue
+      return Restored(step, state, meta, self.last_skipped)
     return None
+
+  def _restore_state(self, step: int, abstract_state: Any, meta: dict) -> Any:
+    state = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state)))["state"]
+    if "fingerprint" in meta and fingerprint(state) != meta["fingerprint"]:
+      raise ValueError("its contents do not match the fingerprint saved with it")
+    return state
+
+  def _skip(self, step: int, error: BaseException) -> None:
+    self.last_skipped.append(f"{step} ({_first_line(error)})")
+    self._move_aside(step)
+
+  def _move_aside_unrecognised(self) -> list[str]:
+    """Moves away step directories orbax does not list (e.g. lost metadata)."""
+    known = {str(s) for s in self.steps()}
+    stray = [p.name for p in self.directory.iterdir()
+             if p.is_dir() and p.name.isdigit() and p.name not in known]
+    for name in stray:
+      self._move_aside(int(name))
+    return stray
 
   def _move_aside(self, step: int) -> None:
     if self.read_only or jax.process_index() != 0:

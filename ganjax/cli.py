@@ -54,6 +54,9 @@ def run_reporting_errors(fn: Callable[..., int], *args: Any) -> int:
   except UserError as e:
     print(f"ganjax: error: {e}", file=sys.stderr, flush=True)
     return EXIT_USER_ERROR
+  except KeyboardInterrupt:  # Before the training loop handles Ctrl-C itself.
+    print("ganjax: interrupted", file=sys.stderr, flush=True)
+    return 130
 
 
 def maybe_initialize_distributed(enabled: bool, coordinator_address: Optional[str],

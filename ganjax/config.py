@@ -50,6 +50,9 @@ def default_config() -> ml_collections.ConfigDict:
   c.ckpt = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True))
   c.samples = ml_collections.ConfigDict(dict(every_steps=500, num=64))
   c.log = ml_collections.ConfigDict(dict(every_steps=50))
+  # Fault injection, to see the NaN rollback work: poison the generator with NaN
+  # when step nan_at_step is reached, the first nan_times times.
+  c.debug = ml_collections.ConfigDict(dict(nan_at_step=-1, nan_times=1))
   return c
 
 

@@ -26,8 +26,12 @@ class StopRequest:
     self._reached_preemption = reached_preemption
 
   def __enter__(self) -> "StopRequest":
-    for sig in EXIT_CODES:
-      self._previous[sig] = signal.signal(sig, self._handle)
+    # With several processes a local flag would stop one host alone and hang the
+    # others in a collective: JAX's preemption notifier and orbax's sync point
+    # (see should_stop) handle SIGTERM there instead.
+    if jax.process_count() == 1:
+      for sig in EXIT_CODES:
+        self._previous[sig] = signal.signal(sig, self._handle)
     return self
 
   def __exit__(self, *exc) -> None:

@@ -191,6 +191,7 @@ class Trainer:
                                    async_save=config.ckpt.async_save)
     self.reporter = reporting.Reporter(workdir, enabled=self.is_lead,
                                        console=tqdm.tqdm.write)
+    self._nans_injected = 0
     self.grid = sampling.grid_inputs(self.model, config.seed, config.samples.num,
                                      self.dataset.num_classes, examples)
 
@@ -204,20 +205,20 @@ class Trainer:
         out_shardings=replicated, donate_argnums=(0, 1))
     self._generate_jit = jax.jit(sampling.generate, out_shardings=replicated)
 
-  def restore_or_init(self) -> RunState:
-    restored = self.checkpoints.restore_latest(abstract_state(self._init, self.mesh))
+  def restore_or_init(self, announce: bool = True) -> RunState:
+    """The newest readable checkpoint, or a freshly initialised state."""
+    restored = self.checkpoints.restore_latest(abstract_state(self._init, self.mesh),
+                                               self._check_meta)
+    for skipped in restored.skipped if restored else self.checkpoints.last_skipped:
+      self._warn(f"skipped checkpoint {skipped}")
     if restored is None:
-      if self.checkpoints.steps():
-        logging.warning("no readable checkpoint; starting from step 0")
       tree = self._init_jit()
       return RunState(tree["g"], tree["d"], tree["rng"])
-    self._check_meta(restored.meta)
-    state = RunState(restored.state["g"], restored.state["d"], restored.state["rng"],
-                     rollbacks=int(restored.meta.get("rollbacks", 0)))
-    skipped = f" (skipped unreadable: {', '.join(restored.skipped)})" if restored.skipped else ""
-    self._say(f"Resuming from checkpoint at step {restored.step} "
-              f"({self.checkpoints.directory / str(restored.step)}){skipped}")
-    return state
+    if announce:
+      self._say(f"Resuming from checkpoint at step {restored.step} "
+                f"({self.checkpoints.directory / str(restored.step)})")
+    return RunState(restored.state["g"], restored.state["d"], restored.state["rng"],
+                    rollbacks=int(restored.meta.get("rollbacks", 0)))
 
   def _check_meta(self, meta: dict) -> None:
     saved = meta.get("config")
@@ -233,6 +234,10 @@ class Trainer:
   def _say(self, message: str) -> None:
     if self.is_lead:
       tqdm.tqdm.write(message)
+
+  def _warn(self, message: str) -> None:
+    if self.is_lead:
+      tqdm.tqdm.write(f"ganjax: warning: {message}", file=sys.stderr)
 
   def indices(self, step: int) -> jax.Array:
     rows = batch_indices(self.config.seed, step, self.config.train.batch_size,
@@ -250,8 +255,12 @@ class Trainer:
       self._say(f"Already at step {state.step} (train.steps={total}): nothing to do.")
       return 0
     with StopRequest() as stop:
-      state = self._loop(state, total, stop)
-      self._save(state)
+      state, window = self._loop(state, total, stop)
+      if window.pending and not self._log_and_check(state.step, window):
+        self._warn(f"non-finite values by step {state.step}: not saving them; the "
+                   "last good checkpoint is kept")
+      else:
+        self._save(state)
       self.checkpoints.wait()
       self.reporter.flush()
       if stop.signal is not None:
@@ -263,38 +272,47 @@ class Trainer:
               f"checkpoints: {self.checkpoints.directory}")
     return 0
 
-  def _loop(self, state: RunState, total: int, stop: StopRequest) -> RunState:
+  def _loop(self, state: RunState, total: int,
+            stop: StopRequest) -> tuple[RunState, "MetricsWindow"]:
     window = MetricsWindow(self.config.train.batch_size, state.step)
     progress = tqdm.tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                          disable=None if self.is_lead else True)
     with progress:
       while state.step < total and not stop.should_stop(state.step):
+        state = self._inject_faults(state)
         g, d, metrics = self._step_jit(state.g, state.d, state.rng, self.examples,
                                        self.indices(state.step))
         state = dataclasses.replace(state, g=g, d=d)
-        step = state.step
         window.add(metrics)
         progress.update(1)
-        state = self._hooks(state, step, window, progress)
-    return state
+        state = self._hooks(state, window, progress)
+    return state, window
 
-  def _hooks(self, state: RunState, step: int, window: "MetricsWindow",
+  def _hooks(self, state: RunState, window: "MetricsWindow",
              progress: tqdm.tqdm) -> RunState:
+    """Work at intervals; values are checked for NaN/Inf before any checkpoint."""
+    step = state.step
     every = lambda n: step % n == 0 or step == self.config.train.steps
     log_now, ckpt_now = every(self.config.log.every_steps), every(self.config.ckpt.every_steps)
-    if log_now or ckpt_now:
-      scalars = window.close(step)
-      if not scalars.pop("finite"):
-        return self._rollback(state, step)
-      if log_now:
-        self.reporter.scalars(step, scalars)
-        progress.set_postfix({k: f"{scalars[k]:.3g}" for k in ("d_loss", "g_loss")}
-                             | {"img/s": f"{scalars['images_per_s']:.0f}"}, refresh=False)
+    if (log_now or ckpt_now) and not self._log_and_check(step, window, progress):
+      return self._rollback(state, step)
     if step % self.config.samples.every_steps == 0:
       self.write_grid(state, step)
     if ckpt_now:
       self._save(state)
     return state
+
+  def _log_and_check(self, step: int, window: "MetricsWindow",
+                     progress: Optional[tqdm.tqdm] = None) -> bool:
+    """Reports the window's metrics; False when a value became NaN or infinite."""
+    scalars = window.close(step)
+    if not scalars.pop("finite"):
+      return False
+    self.reporter.scalars(step, scalars)
+    if progress is not None:
+      progress.set_postfix({k: f"{scalars[k]:.3g}" for k in ("d_loss", "g_loss")}
+                           | {"img/s": f"{scalars['images_per_s']:.0f}"}, refresh=False)
+    return True
 
   def _save(self, state: RunState) -> None:
     if state.step not in self.checkpoints.steps():
@@ -316,7 +334,7 @@ class Trainer:
           f"non-finite loss or parameters by step {bad_step} after {limit} rollbacks; "
           "lower the learning rates or check the data")
     self.checkpoints.wait()
-    restored = self.restore_or_init()
+    restored = self.restore_or_init(announce=False)
     rng = jax.random.fold_in(restored.rng, rollbacks)
     self._say(f"Non-finite loss or parameters by step {bad_step}: rolled back to step "
               f"{restored.step} (rollback {rollbacks} of at most {limit}); the random "
@@ -324,9 +342,23 @@ class Trainer:
     self.reporter.truncate_after(restored.step)
     return dataclasses.replace(restored, rng=rng, rollbacks=rollbacks)
 
+  def _inject_faults(self, state: RunState) -> RunState:
+    """Poisons the generator with NaN at ``debug.nan_at_step`` (tests the rollback)."""
+    debug = self.config.debug
+    if state.step != debug.nan_at_step or self._nans_injected >= debug.nan_times:
+      return state
+    self._nans_injected += 1
+    self._warn(f"debug.nan_at_step: injecting NaN into the generator at step {state.step}")
+    params = jax.tree.map(lambda x: x * np.float32("nan"), state.g.params)
+    return dataclasses.replace(state, g=state.g.replace(params=params))
+
   def close(self) -> None:
-    self.checkpoints.close()
-    self.reporter.close()
+    """Releases files and threads; never raises (it runs while errors propagate)."""
+    for close in (self.checkpoints.close, self.reporter.close):
+      try:
+        close()
+      except Exception as e:  # The error being propagated matters more.
+        logging.warning("while closing: %s", e)
 
 
 class MetricsWindow:
@@ -340,6 +372,10 @@ class MetricsWindow:
 
   def add(self, metrics: dict) -> None:
     self._metrics.append(metrics)
+
+  @property
+  def pending(self) -> bool:
+    return bool(self._metrics)
 
   def close(self, step: int) -> dict[str, float]:
     """Means over the window (one device->host transfer), throughput and ``finite``."""
