@@ -1,12 +1,14 @@
 """Generating images from a generator state: fixed inputs and the eval-mode pass."""
 
 import dataclasses
+import math
 from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ganjax.errors import UserError
 from ganjax.models import GanModel
 from ganjax.train_step import TrainState
 
@@ -41,9 +43,84 @@ class GridInputs:
 
 def grid_inputs(model: GanModel, seed: int, num: int, num_classes: Optional[int],
                 examples: dict[str, np.ndarray]) -> GridInputs:
-  """The fixed inputs of a run's sample grids (they depend only on ``seed``)."""
-  del num_classes, examples  # Used by conditional models.
+  """The fixed inputs of a run's sample grids (they depend only on ``seed``).
+
+  * Unconditional: ``num`` noise vectors, a square grid.
+  * Class-conditional: one row per class, ``max(1, num // num_classes)`` columns;
+    column ``j`` uses the same noise in every row, so a column shows one "style"
+    across the classes.
+  * Image-to-image: ``max(1, num // 3)`` fixed inputs drawn (by ``seed``) from the
+    examples, shown as input | output | target triplets.
+
+  Raises:
+    UserError: the model's condition is not in the data (no labels, no inputs).
+  """
+  check_condition_in_data(model, examples)
+  if model.condition == "label":
+    return class_rows(model, seed, num_classes, max(1, num // num_classes))
+  if model.condition == "image":
+    return _translation_grid(model, seed, max(1, num // 3), examples)
   return GridInputs(fixed_noise(model, seed, num), None)
+
+
+def check_condition_in_data(model: GanModel, examples: dict[str, np.ndarray]) -> None:
+  """Raises UserError unless the examples hold what the model is conditioned on."""
+  needed = {"label": ("label", "labelled data"),
+            "image": ("input", "paired data (config.data.pairs or config.data."
+                               "paired_dir)")}.get(model.condition)
+  if needed and needed[0] not in examples:
+    raise UserError(f"this model is conditioned on {model.condition}s but the data has "
+                    f"no {needed[0]!r}: it needs {needed[1]}")
+
+
+def class_rows(model: GanModel, seed: int, num_classes: int, per_class: int
+               ) -> GridInputs:
+  """One row per class, ``per_class`` columns, noise shared down each column."""
+  noise = fixed_noise(model, seed, per_class)
+  if noise is not None:
+    noise = jnp.tile(noise, (num_classes, 1))
+  labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), per_class)
+  return GridInputs(noise, labels, columns=per_class)
+
+
+def _translation_grid(model: GanModel, seed: int, pairs: int,
+                      examples: dict[str, np.ndarray]) -> GridInputs:
+  rng = np.random.default_rng((seed, _SAMPLE_STREAM))
+  count = len(examples["input"])
+  rows = np.sort(rng.choice(count, size=min(pairs, count), replace=False))
+  inputs = to_pixel_range(examples["input"][rows], model.pixel_range)
+  targets = to_pixel_range(examples["image"][rows], model.pixel_range)
+  per_row = max(1, round(math.sqrt(len(rows) / 3)))
+  return GridInputs(
+      None, jnp.asarray(inputs), columns=3 * per_row,
+      arrange=lambda outputs: triplets(inputs, np.asarray(outputs), targets))
+
+
+def to_pixel_range(images: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
+  """uint8 images -> float32 in ``pixel_range`` (as the train step sees them)."""
+  low, high = pixel_range
+  return np.asarray(images, np.float32) * ((high - low) / 255.0) + low
+
+
+def as_channels(images: np.ndarray, channels: int) -> np.ndarray:
+  """Repeats a single channel to ``channels`` (gray shown beside colour)."""
+  if images.shape[-1] == channels:
+    return images
+  if images.shape[-1] != 1:
+    raise ValueError(f"cannot show {images.shape[-1]}-channel images as {channels}")
+  return np.repeat(images, channels, axis=-1)
+
+
+def triplets(inputs: np.ndarray, outputs: np.ndarray, targets: np.ndarray
+             ) -> np.ndarray:
+  """Interleaves (input, output, target) per example: (3N, H, W, C) for a grid.
+
+  Images with one channel are repeated to the others' channel count.
+  """
+  channels = max(inputs.shape[-1], outputs.shape[-1], targets.shape[-1])
+  parts = [as_channels(np.asarray(x, np.float32), channels)
+           for x in (inputs, outputs, targets)]
+  return np.stack(parts, axis=1).reshape((-1,) + parts[0].shape[1:])
 
 
 def generate(g_state: TrainState, noise: Optional[jax.Array],

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax.models import dcgan, seed
+from ganjax.models import conditional, dcgan, pix2pix, seed
 
 #: Output activation -> the pixel range images are normalised to.
 OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
@@ -95,9 +95,63 @@ def build_dcgan(image_shape, num_classes, *, noise_dim: int = 100,
       noise_dim=noise_dim, noise_distribution="uniform", output_activation="tanh")
 
 
+def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> None:
+  if value not in choices:
+    raise ValueError(f"model.{option} must be one of {', '.join(map(repr, choices))}, "
+                     f"not {value!r}")
+
+
+def build_cgan(image_shape, num_classes, *, noise_dim: int = 100,
+               g_features: int = 64, d_features: int = 64, embed_dim: int = 32,
+               g_conditioning: str = "cbn", d_conditioning: str = "projection",
+               dtype: str = "float32") -> GanModel:
+  """Class-conditional DCGAN (see :mod:`ganjax.models.conditional`)."""
+  if not num_classes:
+    raise ValueError("model 'cgan' is class-conditional but the data has no labels; "
+                     "use labelled data (e.g. MNIST IDX files with their labels file) "
+                     "or an unconditional model such as 'dcgan'")
+  _check_choice("g_conditioning", g_conditioning, conditional.G_CONDITIONINGS)
+  _check_choice("d_conditioning", d_conditioning, conditional.D_CONDITIONINGS)
+  _check_divisible(image_shape, 2, "cgan")
+  return GanModel(
+      generator=conditional.ConditionalGenerator(
+          num_classes=num_classes, image_size=image_shape[0], channels=image_shape[2],
+          base_features=g_features, embed_dim=embed_dim, conditioning=g_conditioning,
+          dtype=_dtype(dtype)),
+      discriminator=conditional.ConditionalDiscriminator(
+          num_classes=num_classes, image_size=image_shape[0], base_features=d_features,
+          embed_dim=embed_dim, conditioning=d_conditioning, dtype=_dtype(dtype)),
+      noise_dim=noise_dim, noise_distribution="normal", output_activation="tanh",
+      condition="label")
+
+
+def build_pix2pix(image_shape, num_classes, *, g_features: int = 64,
+                  d_features: int = 64, dropout_rate: float = 0.5,
+                  dropout_layers: int = 3, max_depth: int = 8, d_layers: int = 3,
+                  dtype: str = "float32") -> GanModel:
+  """pix2pix's U-Net and PatchGAN (see :mod:`ganjax.models.pix2pix`).
+
+  ``image_shape`` is the target's; the input's channels are whatever the data's
+  ``input`` images have (the first layers adapt when the networks are initialised).
+  """
+  del num_classes
+  if max_depth < 1 or d_layers < 1:
+    raise ValueError("model.max_depth and model.d_layers must be at least 1")
+  depth = pix2pix.unet_depth(image_shape[0], image_shape[1], max_depth)
+  return GanModel(
+      generator=pix2pix.UNetGenerator(
+          depth=depth, channels=image_shape[2], base_features=g_features,
+          dropout_rate=dropout_rate, dropout_layers=dropout_layers, dtype=_dtype(dtype)),
+      discriminator=pix2pix.PatchDiscriminator(
+          layers=min(d_layers, depth), base_features=d_features, dtype=_dtype(dtype)),
+      noise_dim=0, output_activation="tanh", condition="image")
+
+
 MODELS: dict[str, Callable[..., GanModel]] = {
     "seed": build_seed,
     "dcgan": build_dcgan,
+    "cgan": build_cgan,
+    "pix2pix": build_pix2pix,
 }
 
 
