@@ -21,7 +21,10 @@ CONFIG_FILE = "config.json"
 
 #: Keys (or key prefixes) that a resumed run must share with the run it resumes.
 RESUME_INVARIANT_KEYS = ("seed", "model", "loss", "optim", "data.name", "data.split",
-                         "data.pairs", "train.batch_size", "train.reuse_fake")
+                         "data.pairs", "data.pair_seed", "data.mask_fraction",
+                         "data.paired_direction", "data.image_size", "data.patch_size",
+                         "data.patch_stride", "data.photo_scale", "train.batch_size",
+                         "train.reuse_fake")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -29,10 +32,22 @@ def default_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.data = ml_collections.ConfigDict(dict(
-      name="mnist",                                 # a TFDS dataset name
+      name="mnist",             # a TFDS dataset name, or "skimage_photos" (builtin)
       split="train",
       idx_dir=config_dict.placeholder(str),         # MNIST-format IDX files: no TFDS
       data_dir=config_dict.placeholder(str),        # TFDS data_dir
+      # Image-to-image pairs (ganjax.data.pairs): input made from each image.
+      pairs="none",             # none | edges | inpaint | lowres | grayscale
+      pair_seed=0,              # seeds the inpainting holes (fixed per example)
+      mask_fraction=0.5,        # inpainting hole side / image side
+      # ... or a pix2pix-style folder of A|B side-by-side images.
+      paired_dir=config_dict.placeholder(str),
+      paired_direction="AtoB",  # AtoB: input = left half; BtoA: input = right half
+      image_size=config_dict.placeholder(int),      # resize paired images to this
+      # data.name="skimage_photos": patches of scikit-image's colour photographs.
+      patch_size=32,
+      patch_stride=config_dict.placeholder(int),    # default patch_size // 4
+      photo_scale=0.5,
   ))
   c.model = ml_collections.ConfigDict(dict(
       name="seed", noise_dim=100, dropout_rate=0.4, g_features=256, d_features=64,

@@ -25,7 +25,7 @@ from absl import logging
 from ganjax import config as config_lib
 from ganjax import images, reporting, sampling, sharding
 from ganjax.checkpointing import Checkpoints
-from ganjax.data import load_dataset
+from ganjax.data import examples as data_examples
 from ganjax.data.pipeline import batch_indices, gather_batch
 from ganjax.errors import UserError
 from ganjax.models import GanModel, build_model
@@ -102,14 +102,9 @@ def load_examples(data: ml_collections.ConfigDict):
   Returns:
     The dataset and a dict of equally long arrays: uint8 ``image`` (the target),
     int32 ``label`` when the data is labelled, and uint8 ``input`` for paired
-    (image-to-image) data.
+    (image-to-image) data (see :mod:`ganjax.data.examples`).
   """
-  dataset = load_dataset(data.name, data.split, idx_dir=data.idx_dir,
-                         data_dir=data.data_dir)
-  examples = {"image": dataset.images}
-  if dataset.labels is not None:
-    examples["label"] = dataset.labels.astype(np.int32)
-  return dataset, examples
+  return data_examples.load_examples(data)
 
 
 def model_from_config(model: ml_collections.ConfigDict, image_shape, num_classes
