@@ -1,30 +1,78 @@
 """Write a grid of generated images from a run's newest checkpoint.
 
   python -m ganjax.sample --workdir runs/mnist --num 64 --out samples.png [--seed S]
+
+Class-conditional runs:
+  python -m ganjax.sample --workdir runs/mnist_cgan --label 7 --num 16 --out sevens.png
+writes ``--num`` images of class 7; without ``--label`` it writes one row per class
+with ``--num`` images per class (default 8 then, 64 otherwise).
 """
 
 from absl import app, flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a ganjax training run.")
 _OUT = flags.DEFINE_string("out", None, "PNG file to write.")
-_NUM = flags.DEFINE_integer("num", 64, "Number of images.", lower_bound=1)
+_NUM = flags.DEFINE_integer(
+    "num", None, "Number of images (default 64); for a class-conditional run without "
+    "--label, images per class (default 8), one row per class.", lower_bound=1)
+_LABEL = flags.DEFINE_integer("label", None, "Class to generate (class-conditional runs).")
 _SEED = flags.DEFINE_integer("seed", 0, "Noise seed (same seed, same images).")
-_COLUMNS = flags.DEFINE_integer("columns", None, "Images per row (default: square).",
-                                lower_bound=1)
+_COLUMNS = flags.DEFINE_integer("columns", None, "Images per row (default: square; "
+                                "per-class grids: one row per class).", lower_bound=1)
 _SCALE = flags.DEFINE_integer("scale", 2, "Pixel enlargement factor.", lower_bound=1)
 flags.mark_flags_as_required(["workdir", "out"])
 
+DEFAULT_NUM = 64
+DEFAULT_PER_CLASS = 8
 
-def write_samples(workdir: str, out: str, num: int, seed: int, columns, scale) -> int:
-  """Generates ``num`` images with noise from ``seed`` and writes them to ``out``."""
+
+def class_labels(meta: dict, model_condition: str, label, num, workdir: str):
+  """(labels to generate or None, columns of a per-class grid or None, total).
+
+  Raises:
+    UserError: --label for a run that is not class-conditional, a label out of
+      range, or a run this command cannot sample (an image translator).
+  """
+  import numpy as np
+
+  from ganjax.errors import UserError
+  if model_condition == "image":
+    raise UserError(f"the run in {workdir} translates images; use python -m "
+                    "ganjax.translate --workdir ... --input IN.png --out OUT.png")
+  if model_condition != "label":
+    if label is not None:
+      raise UserError(f"--label needs a class-conditional run; the run in {workdir} is "
+                      "unconditional")
+    return None, None, num or DEFAULT_NUM
+  num_classes = int(meta["num_classes"])
+  if label is None:
+    per_class = num or DEFAULT_PER_CLASS
+    labels = np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
+    return labels, per_class, len(labels)
+  if not 0 <= label < num_classes:
+    raise UserError(f"--label {label} is out of range: the run in {workdir} has "
+                    f"{num_classes} classes (0 to {num_classes - 1})")
+  num = num or DEFAULT_NUM
+  return np.full(num, label, np.int32), None, num
+
+
+def write_samples(workdir: str, out: str, num, label, seed: int, columns, scale) -> int:
+  """Generates images with noise from ``seed`` and writes them to ``out``."""
   import jax
 
   from ganjax import images, runs, sampling
   run = runs.load_trained(workdir)
-  noise = run.model.sample_noise(jax.random.PRNGKey(seed), num)
-  fake = sampling.generate_in_batches(run.g_state, noise, None)
-  images.save_grid(out, fake, run.model.pixel_range, columns=columns, scale=scale)
-  print(f"Wrote {num} samples from step {run.step} to {out}")
+  labels, per_class_columns, total = class_labels(run.meta, run.model.condition, label,
+                                                  num, workdir)
+  noise = run.model.sample_noise(jax.random.PRNGKey(seed), total)
+  if per_class_columns:  # Same noise down each column: style fixed, class varies.
+    noise = jax.numpy.tile(noise[:per_class_columns], (total // per_class_columns, 1))
+  fake = sampling.generate_in_batches(run.g_state, noise, labels)
+  images.save_grid(out, fake, run.model.pixel_range,
+                   columns=columns or per_class_columns, scale=scale)
+  what = (f" of class {label}" if label is not None
+          else " (one row per class)" if labels is not None else "")
+  print(f"Wrote {total} samples{what} from step {run.step} to {out}")
   return 0
 
 
@@ -34,7 +82,8 @@ def main(argv: list[str]) -> int:
   from ganjax import cli
   cli.setup()
   return cli.run_reporting_errors(write_samples, _WORKDIR.value, _OUT.value, _NUM.value,
-                                  _SEED.value, _COLUMNS.value, _SCALE.value)
+                                  _LABEL.value, _SEED.value, _COLUMNS.value,
+                                  _SCALE.value)
 
 
 def run() -> None:
