@@ -1,0 +1,65 @@
+"""Score a trained run: FID, KID, classifier score, precision/recall, coverage.
+
+  python -m ganjax.eval --workdir runs/mnist [--num 10000] [--classifier DIR] \
+      [--reference_split test] [--seed 0] [--inception_weights FILE]
+
+Restores the newest generator checkpoint of ``--workdir``, generates ``--num``
+images in batches, extracts features with the domain classifier and compares
+them with the run's own dataset (``config.data``; ``--reference_split`` picks
+another split). Writes ``<workdir>/eval/<step>.json`` with the scores and the
+protocol (extractor and its weight hash, sample counts, reference data, seed,
+versions) and prints a table.
+
+The classifier is ``--classifier``, else the run's ``config.eval.classifier_dir``,
+else ``~/.cache/ganjax/classifiers/<config.data.name>`` (root overridable with
+``$GANJAX_CLASSIFIERS``). If there is none, the command stops with the one
+``python -m ganjax.classifier ...`` line that trains it: it is not trained on the
+fly, because the classifier is part of the protocol.
+"""
+
+from absl import app, flags
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a ganjax training run.")
+_NUM = flags.DEFINE_integer("num", 10_000, "Number of generated images.", lower_bound=2)
+_NUM_REAL = flags.DEFINE_integer("num_real", None, "Number of reference images "
+                                 "(default: the whole reference split).", lower_bound=2)
+_CLASSIFIER = flags.DEFINE_string("classifier", None, "Domain classifier directory "
+                                  "(from python -m ganjax.classifier).")
+_REFERENCE_SPLIT = flags.DEFINE_string("reference_split", None, "Split of the run's "
+                                       "dataset to compare with (default: "
+                                       "config.data.split).")
+_SEED = flags.DEFINE_integer("seed", 0, "Noise, requested labels, real subset and KID "
+                             "subsets.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Images per jitted batch.",
+                                   lower_bound=1)
+_MAX_STORED = flags.DEFINE_integer("max_stored", 10_000, "Features kept per set for KID "
+                                   "and precision/recall/density/coverage.", lower_bound=10)
+_INCEPTION = flags.DEFINE_string("inception_weights", None, "Inception-V3 FID weights "
+                                 "(pytorch-fid pt_inception-2015-12-05-6726825d.pth, or "
+                                 "that state dict as .npz): FID/KID/precision/recall then "
+                                 "use Inception pool3 features (Lucic et al. 2018 "
+                                 "protocol); see docs/evaluation.md.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from ganjax import cli
+  cli.setup()
+  from ganjax.evaluation import command
+  options = command.EvalOptions(
+      workdir=_WORKDIR.value, num=_NUM.value, num_real=_NUM_REAL.value,
+      classifier=_CLASSIFIER.value, reference_split=_REFERENCE_SPLIT.value,
+      seed=_SEED.value, batch_size=_BATCH_SIZE.value, max_stored=_MAX_STORED.value,
+      inception_weights=_INCEPTION.value)
+  return cli.run_reporting_errors(command.evaluate_run, options)
+
+
+def run() -> None:
+  from ganjax import cli
+  app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

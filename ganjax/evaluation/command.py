@@ -1,0 +1,175 @@
+"""The ``ganjax.eval`` command's work: a run's checkpoint -> eval/<step>.json + table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import tqdm
+
+from ganjax import runs, sharding
+from ganjax.data import ImageDataset, dataset_fingerprint, load_dataset
+from ganjax.evaluation import classifier as classifier_lib
+from ganjax.evaluation import extractor as extractor_lib
+from ganjax.evaluation import pipeline, protocol
+
+EVAL_DIR = "eval"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+  """The command's flags (see :mod:`ganjax.eval`)."""
+  workdir: str
+  num: int = 10_000
+  num_real: Optional[int] = None
+  classifier: Optional[str] = None
+  reference_split: Optional[str] = None
+  seed: int = 0
+  batch_size: int = 500
+  max_stored: int = 10_000
+  inception_weights: Optional[str] = None
+
+
+def configured_classifier(config: Any) -> Optional[str]:
+  """``config.eval.classifier_dir`` of a run (older runs have no ``eval`` section)."""
+  section = config.get("eval") if hasattr(config, "get") else None
+  return None if section is None else section.get("classifier_dir")
+
+
+def build_extractor(classifier_dir: Path, inception_weights: Optional[str],
+                    say=print) -> extractor_lib.FeatureExtractor:
+  """The domain classifier's extractor, with Inception features when weights are given."""
+  domain = extractor_lib.from_classifier(classifier_lib.load(classifier_dir))
+  if not inception_weights:
+    say(f"No Inception weights given (--inception_weights): using the domain classifier "
+        f"in {classifier_dir} for all features.")
+    return domain
+  from ganjax.evaluation import inception
+  return inception.extractor(inception_weights, logits_from=domain)
+
+
+def load_reference(data: Any, split: Optional[str]) -> ImageDataset:
+  """The run's dataset (``config.data``), optionally another split of it."""
+  return load_dataset(data.name, split or data.split, idx_dir=data.get("idx_dir"),
+                      data_dir=data.get("data_dir"))
+
+
+def _warn_if_other_data(extractor: extractor_lib.FeatureExtractor,
+                        reference: ImageDataset, say) -> None:
+  """The classifier should know the reference's domain; say so when it may not."""
+  trained_on = extractor.protocol.get("classifier_data", {}).get("source")
+  if trained_on is not None and trained_on != reference.name:
+    say(f"Warning: the classifier was trained on {trained_on}, the reference data is "
+        f"{reference.name}.")
+
+
+def _progress(total: int, desc: str) -> tqdm.tqdm:
+  return tqdm.tqdm(total=total, unit="img", desc=desc, dynamic_ncols=True, leave=False)
+
+
+def measure(options: EvalOptions, run: runs.TrainedRun,
+            extractor: extractor_lib.FeatureExtractor, reference: ImageDataset
+            ) -> tuple[dict[str, Any], dict[str, Any], int]:
+  """Scores of the run's generator; returns (scores, reference summary, num real)."""
+  measurer = pipeline.Measurer(extractor, options.batch_size, options.max_stored,
+                               mesh=sharding.make_mesh())
+  measurer.check_generator(run.model, run.g_state)
+  num_real = min(options.num_real or len(reference.images), len(reference.images))
+  with _progress(num_real, "real images") as bar:
+    real = measurer.real(reference.images, reference.labels, num_real, options.seed,
+                         progress=bar.update)
+  freq = pipeline.class_frequencies(reference.labels, extractor.num_classes)
+  with _progress(options.num, "generated images") as bar:
+    fake = measurer.generated(run.model, run.g_state, options.num, options.seed, freq,
+                              progress=bar.update)
+  scores = pipeline.compare(real, fake, freq, kid_seed=options.seed)
+  return scores, pipeline.reference_summary(real), num_real
+
+
+def record(options: EvalOptions, run: runs.TrainedRun,
+           extractor: extractor_lib.FeatureExtractor, reference: ImageDataset,
+           scores: dict[str, Any], summary: dict[str, Any], num_real: int,
+           elapsed: float) -> dict[str, Any]:
+  """The JSON document: scores, the real set's own scores, and the protocol."""
+  stored = min(options.max_stored, num_real, options.num)
+  return {
+      "step": run.step,
+      "workdir": str(run.workdir),
+      "scores": scores,
+      "reference": {**summary, "dataset": run.config.data.name,
+                    "source": reference.name, "split": reference.split},
+      "protocol": {
+          "extractor": extractor.protocol,
+          "num_real": num_real, "num_generated": options.num,
+          "reference_dataset": run.config.data.name,
+          "reference_source": reference.name,
+          "reference_split": reference.split,
+          "reference_fingerprint": dataset_fingerprint(reference)["sha256"],
+          "seed": options.seed,
+          **protocol.metric_settings(stored),
+          "versions": protocol.library_versions(),
+      },
+      "model": {"name": run.config.model.name, "condition": run.model.condition},
+      "created": classifier_lib.utc_now(),
+      "elapsed_s": round(elapsed, 1),
+  }
+
+
+def write_record(workdir: Path, step: int, document: dict[str, Any]) -> Path:
+  """Writes ``workdir/eval/<step>.json`` atomically; returns its path."""
+  path = Path(workdir) / EVAL_DIR / f"{step}.json"
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+  os.replace(tmp, path)
+  return path
+
+
+def format_table(document: dict[str, Any]) -> str:
+  """The printed summary of one evaluation."""
+  s, p, ref = document["scores"], document["protocol"], document["reference"]
+  rows = [
+      ("FID", f"{s['fid']:.3f}"),
+      ("KID", f"{s['kid']:.5f} ± {s['kid_std_error']:.5f}"),
+      ("classifier score", f"{s['classifier_score']:.3f}  (real: "
+                           f"{ref['classifier_score']:.3f})"),
+      ("precision", f"{s['precision']:.3f}"),
+      ("recall", f"{s['recall']:.3f}"),
+      ("density", f"{s['density']:.3f}"),
+      ("coverage", f"{s['coverage']:.3f}"),
+      ("classes covered", f"{s['classes_covered']} / {s['num_classes']}"),
+      ("class KL (gen || real)", f"{s['class_kl']:.4f}"),
+  ]
+  if "label_accuracy" in s:
+    rows.append(("label accuracy", f"{s['label_accuracy']:.4f}"))
+  extractor = p["extractor"]
+  sha = extractor.get("inception_sha256") or extractor["classifier_sha256"]
+  header = (f"Step {document['step']}: {p['num_generated']} generated vs {p['num_real']} "
+            f"real ({p['reference_dataset']} {p['reference_split']}), features "
+            f"{extractor['features']} (sha256 {sha[:12]}), seed {p['seed']}")
+  width = max(len(name) for name, _ in rows)
+  return "\n".join([header] + [f"  {name:<{width}}  {value}" for name, value in rows])
+
+
+def evaluate_run(options: EvalOptions) -> int:
+  """Evaluates the newest checkpoint in ``options.workdir`` (the command's body)."""
+  start = time.perf_counter()
+  run = runs.load_trained(options.workdir)
+  data = run.config.data
+  directory = classifier_lib.find(options.classifier, configured_classifier(run.config),
+                                  data.name, data.get("idx_dir"))
+  extractor = build_extractor(directory, options.inception_weights)
+  reference = load_reference(data, options.reference_split)
+  _warn_if_other_data(extractor, reference, print)
+  scores, summary, num_real = measure(options, run, extractor, reference)
+  document = record(options, run, extractor, reference, scores, summary, num_real,
+                    time.perf_counter() - start)
+  path = write_record(run.workdir, run.step, document)
+  print(format_table(document))
+  print(f"Wrote {path}")
+  return 0
