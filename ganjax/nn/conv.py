@@ -40,8 +40,16 @@ _UPSAMPLE_FACTOR: Final = 2
 # The rule.
 # --------------------------------------------------------------------------- #
 
-# Provisional thresholds (to be replaced by measured ones).
-_MAX_SHIFTED_MATMUL_PIXELS: Final = 14 * 14
+# Below this many GEMM rows (batch * output pixels) a convolution is bound by
+# its weight-sized work, where shifted_matmul's three plain GEMMs beat XLA:CPU's
+# convolution emitter (1.3-1.5x at 128 rows, a tie by 256-512).
+_MAX_WEIGHT_BOUND_ROWS: Final = 128
+# With fewer output channels than this, the GEMMs degenerate into matrix-vector
+# products and XLA wins even where it is otherwise pathological (2.4x at F=1).
+_MIN_MATMUL_FEATURES: Final = 8
+# Phase convolutions with fewer output channels than this are fused into one
+# convolution with factor**2 times the channels (3.4x at F=1 and F=3).
+_MIN_SPLIT_PHASE_FEATURES: Final = 16
 
 
 def _check_lowering(kind: str, lowering: str) -> None:
@@ -55,6 +63,25 @@ def _check_lowering(kind: str, lowering: str) -> None:
         )
 
 
+def _forced_xla(backend: str | None) -> bool:
+    """True if the env override or a non-CPU backend rules out CPU tricks."""
+    override = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
+    if override not in ("auto", "xla"):
+        raise ValueError(f"{ENV_VAR} must be 'auto' or 'xla', got {override!r}.")
+    backend = jax.default_backend() if backend is None else backend
+    # cuDNN / the TPU convolution emitters are fast for all these shapes.
+    return override == "xla" or backend != "cpu"
+
+
+def _output_size(size: int, kernel: int, stride: int, pads: str | tuple[int, int]) -> int:
+    """Output length of a 1-D correlation with 'SAME', 'VALID' or (lo, hi) padding."""
+    if isinstance(pads, str):
+        if pads.upper() == "SAME":
+            return -(-size // stride)
+        return max(0, -(-(size - kernel + 1) // stride))
+    return (size + pads[0] + pads[1] - kernel) // stride + 1
+
+
 def choose_lowering(
     kind: str,
     input_shape: Sequence[int],
@@ -62,27 +89,58 @@ def choose_lowering(
     strides: int | Sequence[int],
     features: int,
     backend: str | None = None,
+    *,
+    padding: str | Sequence[tuple[int, int]] = "SAME",
 ) -> str:
-    """Picks the fastest lowering for one layer (see the module docstring)."""
+    """Picks the fastest lowering for one layer (rule and numbers: module docstring).
+
+    Args:
+      kind: 'conv', 'upsample_conv' or 'conv_transpose'.
+      input_shape: (..., H, W, C) input shape; leading dims are the batch.
+      kernel_size: k or (kh, kw).
+      strides: Convolution stride (ignored for 'upsample_conv').
+      features: Output channels F.
+      backend: 'cpu', 'gpu', 'tpu'; defaults to ``jax.default_backend()``.
+      padding: Padding of a 'conv' ('SAME', 'VALID' or explicit pairs).
+
+    Returns:
+      A lowering name from ``LOWERINGS[kind]``. Always 'xla' off CPU or when
+      the environment variable ``GANJAX_LOWERING=xla`` is set.
+    """
     if kind not in LOWERINGS:
         raise ValueError(f"Unknown layer kind {kind!r}; expected one of {sorted(LOWERINGS)}.")
-    override = os.environ.get(ENV_VAR, "auto").strip().lower() or "auto"
-    if override not in ("auto", "xla"):
-        raise ValueError(f"{ENV_VAR} must be 'auto' or 'xla', got {override!r}.")
-    backend = jax.default_backend() if backend is None else backend
-    if override == "xla" or backend != "cpu":
+    if _forced_xla(backend):
         return "xla"
-    if kind == "conv":
-        sh, sw = _pair(strides)
-        out_pixels = -(-input_shape[-3] // sh) * -(-input_shape[-2] // sw)
-        return "shifted_matmul" if out_pixels <= _MAX_SHIFTED_MATMUL_PIXELS else "xla"
-    return "phase"
+    if kind != "conv":
+        # Phases never multiply inserted zeros / repeated pixels: 2-15x on CPU.
+        return "phase"
+    *batch_dims, height, width, _ = input_shape
+    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(strides)
+    if isinstance(padding, str):
+        pads_h = pads_w = padding
+    else:
+        pads_h, pads_w = padding
+    out_h = _output_size(height, kh, sh, pads_h)
+    out_w = _output_size(width, kw, sw, pads_w)
+    if features < _MIN_MATMUL_FEATURES:
+        return "xla"
+    # XLA:CPU is pathological (5-50x slower) when the window is larger than the
+    # output, e.g. 5x5 on 4x4 outputs, whatever the batch; k == out is fine.
+    if kh > out_h or kw > out_w:
+        return "shifted_matmul"
+    rows = int(np.prod(batch_dims, dtype=np.int64)) * out_h * out_w
+    return "shifted_matmul" if rows <= _MAX_WEIGHT_BOUND_ROWS else "xla"
 
 
-def _fuse_phases(input_shape, phases_h, phases_w, features) -> bool:
-    """Provisional."""
-    return True
+def _fuse_phases(features: int, backend: str | None = None) -> bool:
+    """Whether to run all phases as one convolution instead of one per phase.
 
+    Per-phase convolutions skip the structural zero taps (a 5x5 stride-2
+    transposed conv has 25 live taps of the fused 36, 4x4 has 16 of 36) and
+    their kernels are mere slices, but with few output channels each phase
+    GEMM is too thin, so small-F layers are fused. Off CPU: one conv.
+    """
+    return _forced_xla(backend) or features < _MIN_SPLIT_PHASE_FEATURES
 
 
 # --------------------------------------------------------------------------- #
@@ -279,7 +337,7 @@ def conv2d(
     pads = resolve_padding(x.shape[1:3], kernel.shape[:2], strides, padding)
     if lowering == "auto":
         lowering = choose_lowering(
-            "conv", x.shape, kernel.shape[:2], strides, kernel.shape[-1]
+            "conv", x.shape, kernel.shape[:2], strides, kernel.shape[-1], padding=pads
         )
     _check_lowering("conv", lowering)
     y = _CONV_IMPLS[lowering](x, kernel, strides, pads)
@@ -472,7 +530,7 @@ def _phase_conv(
     taps_w, pads_w = phase_taps(kw, factor, left, zero_insert)
     phases_h, phases_w = _split_phases(taps_h, pads_h), _split_phases(taps_w, pads_w)
     if fuse_phases is None:
-        fuse_phases = _fuse_phases(x.shape, phases_h, phases_w, kernel.shape[-1])
+        fuse_phases = _fuse_phases(kernel.shape[-1])
     if fuse_phases:
         union = (taps_h.shape[1], taps_w.shape[1])
         fused = _fused_phase_kernel(kernel, phases_h, phases_w, union)
