@@ -15,6 +15,8 @@ later save of the same step does not collide with it.
 """
 
 import dataclasses
+import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -68,6 +70,7 @@ class Checkpoints:
     self.directory = Path(directory).absolute()
     self.read_only = read_only
     self.last_skipped: list[str] = []
+    self._pending_step: Optional[int] = None
     options = ocp.CheckpointManagerOptions(
         max_to_keep=None if read_only else keep, create=not read_only,
         read_only=read_only, save_interval_steps=0 if read_only else 1,
@@ -94,11 +97,14 @@ class Checkpoints:
       CheckpointWriteError: the previous or this save failed.
     """
     meta = {**meta, "fingerprint": fingerprint(state)}
+    # A failure of the previous (background) save surfaces here: name its step.
+    failing = self._pending_step if self._pending_step is not None else step
     try:
       self._manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
     except Exception as e:  # orbax re-raises background I/O errors of any type.
-      raise CheckpointWriteError(_write_failure(self.directory, step, e)) from e
+      raise CheckpointWriteError(_write_failure(self.directory, failing, e)) from e
+    self._pending_step = step
 
   def wait(self) -> None:
     """Blocks until pending saves are committed.
@@ -109,7 +115,9 @@ class Checkpoints:
     try:
       self._manager.wait_until_finished()
     except Exception as e:
-      raise CheckpointWriteError(_write_failure(self.directory, None, e)) from e
+      raise CheckpointWriteError(
+          _write_failure(self.directory, self._pending_step, e)) from e
+    self._pending_step = None
 
   def read_meta(self, step: int) -> dict[str, Any]:
     return self._manager.restore(step, args=ocp.args.Composite(
@@ -187,5 +195,25 @@ def _first_line(error: BaseException) -> str:
 
 def _write_failure(directory: Path, step: Optional[int], error: BaseException) -> str:
   what = f"checkpoint {step}" if step is not None else "a checkpoint"
-  return (f"could not write {what} to {directory} ({_first_line(error)}); "
+  os_error = re.search(r"os_error_code='(\d+)'", str(error))
+  reason = os.strerror(int(os_error.group(1))) if os_error else _first_line(error)
+  return (f"could not write {what} to {directory} ({reason}); training stopped, "
           "earlier checkpoints are intact")
+
+
+def read_arrays(step_dir: Path) -> dict[str, np.ndarray]:
+  """Every array of a checkpoint's state, by path (``g/params/Dense_0/kernel``...).
+
+  Needs no model code: for comparing runs leaf by leaf and for inspection.
+  """
+  tree = ocp.StandardCheckpointer().restore(Path(step_dir).absolute() / "state")
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {"/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path):
+          np.asarray(leaf) for path, leaf in leaves}
+
+
+def mismatching_leaves(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[str]:
+  """Paths whose arrays differ in any bit (or exist on one side only)."""
+  return sorted(k for k in set(a) | set(b)
+                if k not in a or k not in b or a[k].dtype != b[k].dtype
+                or a[k].shape != b[k].shape or a[k].tobytes() != b[k].tobytes())

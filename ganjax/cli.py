@@ -53,7 +53,7 @@ def run_reporting_errors(fn: Callable[..., int], *args: Any) -> int:
     return fn(*args)
   except UserError as e:
     print(f"ganjax: error: {e}", file=sys.stderr, flush=True)
-    return EXIT_USER_ERROR
+    return getattr(e, "exit_code", EXIT_USER_ERROR)
   except KeyboardInterrupt:  # Before the training loop handles Ctrl-C itself.
     print("ganjax: interrupted", file=sys.stderr, flush=True)
     return 130
@@ -74,7 +74,14 @@ def setup() -> None:
   """What every command does first: quiet library logs, compilation cache on."""
   from absl import logging
   logging.set_verbosity(logging.WARNING)
+  logging.get_absl_handler().addFilter(_drop_orbax_tracebacks)
   enable_compilation_cache()
+
+
+def _drop_orbax_tracebacks(record) -> bool:
+  """orbax logs each failed background save several times with a traceback;
+  ganjax reports the failure itself in one line (CheckpointWriteError)."""
+  return not (record.exc_info and "orbax" in record.pathname)
 
 
 def enable_compilation_cache() -> None:

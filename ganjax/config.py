@@ -107,8 +107,9 @@ def incompatible_keys(saved: dict[str, Any], current: dict[str, Any],
                       invariant: Iterable[str] = RESUME_INVARIANT_KEYS) -> list[str]:
   """Flattened keys whose values differ and that a resume must not change."""
   saved, current = flatten(saved), flatten(current)
-  return sorted(key for key in set(saved) | set(current)
-                if _is_invariant(key, invariant) and saved.get(key) != current.get(key))
+  # A key the saved run did not have comes from a newer ganjax: nothing to compare.
+  return sorted(key for key in saved
+                if _is_invariant(key, invariant) and saved[key] != current.get(key))
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

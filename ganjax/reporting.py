@@ -33,7 +33,9 @@ class JsonlWriter:
     self._file = open(self.path, "a", encoding="utf-8")
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
+    # Handed to the OS at once: a killed process loses nothing it logged.
     self._file.write(json.dumps({"step": step, **scalars}) + "\n")
+    self._file.flush()
 
   def truncate_after(self, step: int) -> None:
     """Drops records past ``step``: a resumed or rolled-back run rewrites them."""

@@ -38,6 +38,7 @@ EXIT_NON_FINITE = 3
 
 class NonFiniteError(UserError):
   """Training kept producing NaN/Inf after ``train.max_rollbacks`` rollbacks."""
+  exit_code = EXIT_NON_FINITE
 
 
 def step_on_examples(g_state: TrainState, d_state: TrainState, rng: jax.Array,
@@ -280,6 +281,8 @@ class Trainer:
         state = dataclasses.replace(state, g=g, d=d)
         window.add(metrics)
         progress.update(1)
+        if not window.timed:
+          window.start_clock(state.step, self._say)
         state = self._hooks(state, window, progress)
     return state, window
 
@@ -311,6 +314,7 @@ class Trainer:
 
   def _save(self, state: RunState) -> None:
     if state.step not in self.checkpoints.steps():
+      self.reporter.flush()
       self.checkpoints.save(state.step, state.tree(), self._meta(state))
 
   def write_grid(self, state: RunState, step: int) -> None:
@@ -364,9 +368,17 @@ class MetricsWindow:
     self._metrics: list[dict] = []
     self._since = time.perf_counter()
     self._since_step = step
+    self.timed = False
 
   def add(self, metrics: dict) -> None:
     self._metrics.append(metrics)
+
+  def start_clock(self, step: int, say) -> None:
+    """Waits for the first step (compilation) and times throughput from there."""
+    jax.block_until_ready(self._metrics[-1])
+    now = time.perf_counter()
+    say(f"First step (compilation included) took {now - self._since:.1f} s")
+    self._since, self._since_step, self.timed = now, step, True
 
   @property
   def pending(self) -> bool:
