@@ -90,6 +90,14 @@ class Checkpoints:
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
+  def reached_preemption(self, step: int) -> bool:
+    """True on every process once any of them was told to stop (multi-process).
+
+    orbax's preemption sync point agrees on one step for all processes through
+    the JAX coordination service; it needs ``jax.distributed.initialize()``.
+    """
+    return self._manager.reached_preemption(step)
+
   def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
     """Starts an (asynchronous) save; errors of the previous save surface here.
 

@@ -66,6 +66,9 @@ def maybe_initialize_distributed(enabled: bool, coordinator_address: Optional[st
   if not enabled:
     return
   import jax
+  # CPU-only processes (tests, CPU clusters) need a cross-process collectives
+  # backend; GPUs and TPUs bring their own (NCCL, ICI) and ignore this.
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(coordinator_address=coordinator_address,
                              num_processes=num_processes, process_id=process_id)
 

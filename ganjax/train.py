@@ -250,7 +250,7 @@ class Trainer:
     if state.step >= total:
       self._say(f"Already at step {state.step} (train.steps={total}): nothing to do.")
       return 0
-    with StopRequest() as stop:
+    with StopRequest(self.checkpoints.reached_preemption) as stop:
       state, window = self._loop(state, total, stop)
       if window.pending and not self._log_and_check(state.step, window):
         self._warn(f"non-finite values by step {state.step}: not saving them; the "

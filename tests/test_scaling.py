@@ -1,0 +1,107 @@
+"""One program on 1 device, 8 devices and 2 processes: same results, movable checkpoints."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REPO, run_command
+from ganjax.checkpointing import read_arrays
+
+# The DCGAN-paper model, tiny: quick to compile for 8 devices.
+SMALL_DCGAN = ["--config", "experiments/mnist_dcgan.py",
+               "--config.model.g_features=8", "--config.model.d_features=8",
+               "--config.model.noise_dim=16", "--config.train.batch_size=16",
+               "--config.log.every_steps=2", "--config.samples.every_steps=1000",
+               "--config.ckpt.every_steps=4"]
+
+
+def _args(workdir, data, steps, *extra):
+  return [*SMALL_DCGAN, "--workdir", str(workdir), f"--config.data.idx_dir={data}",
+          f"--config.train.steps={steps}", *extra]
+
+
+def _devices_env(env: dict, count: int) -> dict:
+  return dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={count}")
+
+
+def _assert_close(a_dir, b_dir, rtol=2e-4, atol=2e-5):
+  a, b = read_arrays(a_dir), read_arrays(b_dir)
+  assert a.keys() == b.keys()
+  for key in a:
+    if a[key].dtype.kind == "f":
+      np.testing.assert_allclose(a[key], b[key], rtol=rtol, atol=atol, err_msg=key)
+    else:
+      np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.fixture(scope="module")
+def one_device_run(tmp_path_factory, mnist_dir, compilation_cache):
+  workdir = tmp_path_factory.mktemp("one") / "run"
+  env = dict(os.environ, GANJAX_COMPILATION_CACHE=str(compilation_cache))
+  run_command("ganjax.main", _args(workdir, mnist_dir, 8), _devices_env(env, 1))
+  return workdir
+
+
+def test_eight_devices_match_one_device_then_resume_on_one(tmp_path, mnist_dir,
+                                                          ganjax_env, one_device_run):
+  workdir = tmp_path / "run"
+  run_command("ganjax.main", _args(workdir, mnist_dir, 4), _devices_env(ganjax_env, 8))
+  _assert_close(workdir / "checkpoints" / "4", one_device_run / "checkpoints" / "4")
+  # Elastic: the 8-device checkpoint restores on 1 device and training goes on.
+  resumed = run_command("ganjax.main", _args(workdir, mnist_dir, 8),
+                        _devices_env(ganjax_env, 1))
+  assert "Resuming from checkpoint at step 4" in resumed.stdout
+  _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
+
+
+def _launch_two_processes(workdir, data, steps, env, port):
+  common = _args(workdir, data, steps, f"--coordinator_address=localhost:{port}",
+                 "--num_processes=2")
+  procs = [subprocess.Popen([sys.executable, "-m", "ganjax.main", *common,
+                             f"--process_id={i}"], cwd=REPO, env=_devices_env(env, 4),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for i in range(2)]
+  outputs = [p.communicate(timeout=900) for p in procs]
+  for proc, (out, err) in zip(procs, outputs):
+    assert proc.returncode == 0, out + err
+  return outputs
+
+
+def test_two_processes_train_checkpoint_and_resume(tmp_path, mnist_dir, ganjax_env,
+                                                   one_device_run):
+  workdir = tmp_path / "run"
+  _launch_two_processes(workdir, mnist_dir, 4, ganjax_env, 12731)
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["4"]
+  (out0, _), (out1, _) = _launch_two_processes(workdir, mnist_dir, 8, ganjax_env, 12732)
+  assert "Resuming from checkpoint at step 4" in out0
+  assert out1 == ""  # only process 0 reports
+  _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
+
+
+def test_batch_must_divide_over_devices(tmp_path, mnist_dir, ganjax_env):
+  result = run_command("ganjax.main", _args(tmp_path / "run", mnist_dir, 4,
+                                            "--config.train.batch_size=12"),
+                       _devices_env(ganjax_env, 8), check=False)
+  assert result.returncode == 2
+  assert "not divisible by the 8 devices" in result.stderr
+
+
+def test_bfloat16_compute_keeps_float32_state():
+  from ganjax.models import build_model
+  from ganjax.optimizers import build_optimizer
+  from ganjax.train_step import StepSpec, create_train_states, train_step
+  model = build_model("dcgan", (28, 28, 1), None, noise_dim=8, g_features=4,
+                      d_features=4, dtype="bfloat16")
+  batch = {"image": jnp.zeros((4, 28, 28, 1))}
+  g, d = create_train_states(model, build_optimizer(), build_optimizer(), batch,
+                             jax.random.PRNGKey(0))
+  g, d, metrics = jax.jit(lambda g, d: train_step(g, d, batch, jax.random.PRNGKey(1),
+                                                  spec=StepSpec(model)))(g, d)
+  assert bool(metrics["finite"])
+  for leaf in jax.tree.leaves((g.params, d.params, g.opt_state, d.opt_state)):
+    assert leaf.dtype in (jnp.float32, jnp.int32)
