@@ -65,6 +65,18 @@ def default_config() -> ml_collections.ConfigDict:
   c.ckpt = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True))
   c.samples = ml_collections.ConfigDict(dict(every_steps=500, num=64))
   c.log = ml_collections.ConfigDict(dict(every_steps=50))
+  # Sample quality during training (ganjax.evaluation.periodic.PeriodicEvaluator):
+  # FID, KID, classifier score, precision/recall... of eval.num_samples generated
+  # images against the training data, in a domain classifier's feature space.
+  c.eval = ml_collections.ConfigDict(dict(
+      every_steps=1000,      # 0: off; also off (one warning) when no classifier exists
+      num_samples=2000,      # generated images per evaluation (and k-NN/KID set size)
+      num_reference=10_000,  # real images in the cached reference statistics
+      batch_size=500,        # images per jitted generate+extract call
+      # python -m ganjax.classifier output; default
+      # ~/.cache/ganjax/classifiers/<data.name, or the idx_dir's name>
+      classifier_dir=config_dict.placeholder(str),
+  ))
   # Fault injection, to see the NaN rollback work: poison the generator with NaN
   # when step nan_at_step is reached, the first nan_times times.
   c.debug = ml_collections.ConfigDict(dict(nan_at_step=-1, nan_times=1))

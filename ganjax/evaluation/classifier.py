@@ -375,6 +375,18 @@ def load(directory: os.PathLike | str) -> Classifier:
   return Classifier(directory, module, params, metadata)
 
 
+def dataset_key(name: str, idx_dir: Optional[str] = None) -> str:
+  """The name a dataset's classifier is filed under.
+
+  With IDX files ``data.name`` is only a label (experiments reading
+  Fashion-MNIST's IDX files keep the default "mnist"), so the directory's name
+  identifies the data: ``/usr/share/datasets/fashion-mnist`` -> "fashion-mnist".
+  """
+  if idx_dir:
+    return Path(idx_dir).expanduser().absolute().name or name
+  return name
+
+
 def default_dir(dataset: str) -> Path:
   """``$GANJAX_CLASSIFIERS/<dataset>``, by default ``~/.cache/ganjax/classifiers/<dataset>``."""
   root = os.environ.get(CLASSIFIERS_ENV) or DEFAULT_CLASSIFIERS_ROOT
@@ -383,7 +395,7 @@ def default_dir(dataset: str) -> Path:
 
 def train_command(dataset: str, idx_dir: Optional[str], workdir: Path) -> str:
   """The command line that trains the classifier ``find`` looks for."""
-  idx = f" --idx_dir {idx_dir}" if idx_dir else ""
+  idx = f" --idx_dir {Path(idx_dir).expanduser().absolute()}" if idx_dir else ""
   return f"python -m ganjax.classifier --dataset {dataset}{idx} --workdir {workdir}"
 
 
@@ -398,19 +410,21 @@ def find(explicit: Optional[str], configured: Optional[str], dataset: str,
   Args:
     explicit: a directory named on the command line, or None.
     configured: ``config.eval.classifier_dir`` of the run, or None.
-    dataset: ``config.data.name`` (names the default directory).
-    idx_dir: ``config.data.idx_dir``, repeated in the suggested command.
+    dataset: ``config.data.name``.
+    idx_dir: ``config.data.idx_dir``; with ``dataset`` it names the default
+      directory (:func:`dataset_key`) and is repeated in the suggested command.
 
   Raises:
     ClassifierError: the chosen directory holds no classifier; the message is
       one line with the command that trains one there.
   """
+  key = dataset_key(dataset, idx_dir)
   chosen = explicit or configured
-  directory = Path(chosen).expanduser().absolute() if chosen else default_dir(dataset)
+  directory = Path(chosen).expanduser().absolute() if chosen else default_dir(key)
   if not (directory / METADATA_FILE).exists():
     raise ClassifierError(
         f"no domain classifier in {directory}; train one with: "
-        f"{train_command(dataset, idx_dir, directory)}")
+        f"{train_command(key, idx_dir, directory)}")
   return directory
 
 

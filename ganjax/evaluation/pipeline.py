@@ -284,13 +284,16 @@ def compare(real: SetStatistics, fake: SetStatistics,
     ``class_kl`` (generated vs real class histogram), ``class_histogram`` (a
     list), and ``label_accuracy`` for label-conditional models.
   """
+  # Equal set sizes: k-NN radii shrink as a set grows, so unequal sizes would
+  # bias precision against recall. Both stored sets are uniform random subsets.
   n_stored = min(real.stored.shape[0], fake.stored.shape[0])
+  real_feats, fake_feats = real.stored[:n_stored], fake.stored[:n_stored]
   settings = protocol.metric_settings(n_stored)
-  kid, kid_se = stats.kid(real.stored, fake.stored, settings["kid_num_subsets"],
+  kid, kid_se = stats.kid(real_feats, fake_feats, settings["kid_num_subsets"],
                           settings["kid_subset_size"], key=jax.random.PRNGKey(kid_seed))
-  precision, recall = stats.precision_recall(real.stored, fake.stored,
+  precision, recall = stats.precision_recall(real_feats, fake_feats,
                                              k=settings["precision_recall_k"])
-  density, coverage = stats.density_coverage(real.stored, fake.stored,
+  density, coverage = stats.density_coverage(real_feats, fake_feats,
                                              k=settings["density_coverage_k"])
   counts = np.asarray(fake.acc.class_counts)
   num_classes = counts.shape[0]
