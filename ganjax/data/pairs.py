@@ -100,9 +100,10 @@ def hole_boxes(num: int, height: int, width: int, *, seed: int,
     raise DataError(f"config.data.mask_fraction must be in (0, 1), not {mask_fraction}")
   side = max(1, int(round(mask_fraction * min(height, width))))
   rng = np.random.default_rng((seed, _MASK_STREAM))
-  tops = rng.integers(0, height - side + 1, size=num)
-  lefts = rng.integers(0, width - side + 1, size=num)
-  return np.stack([tops, lefts, tops + side, lefts + side], axis=1)
+  # Drawn example by example (top, left, top, left, ...), so example i's hole
+  # depends only on (seed, i), not on how many examples there are.
+  corners = rng.integers(0, [height - side + 1, width - side + 1], size=(num, 2))
+  return np.concatenate([corners, corners + side], axis=1)
 
 
 def inpaint(images: np.ndarray, *, seed: int, mask_fraction: float = 0.5) -> np.ndarray:
