@@ -27,11 +27,13 @@ _CLASSIFIER = flags.DEFINE_string("classifier", None, "Domain classifier directo
                                   "(from python -m ganjax.classifier).")
 _REFERENCE_SPLIT = flags.DEFINE_string("reference_split", None, "Split of the run's "
                                        "dataset to compare with (default: "
-                                       "config.data.split).")
+                                       "config.data.split; 'test' with "
+                                       "--inception_weights, as in Lucic et al.).")
 _SEED = flags.DEFINE_integer("seed", 0, "Noise, requested labels, real subset and KID "
                              "subsets.")
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 500, "Images per jitted batch.",
-                                   lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Images per jitted batch "
+                                   "(default 500; 50 with Inception, whose activations "
+                                   "at 299x299 are large).", lower_bound=1)
 _MAX_STORED = flags.DEFINE_integer("max_stored", 10_000, "Features kept per set for KID "
                                    "and precision/recall/density/coverage.", lower_bound=10)
 _INCEPTION = flags.DEFINE_string("inception_weights", None, "Inception-V3 FID weights "

@@ -19,6 +19,8 @@ from ganjax.evaluation import extractor as extractor_lib
 from ganjax.evaluation import pipeline, protocol
 
 EVAL_DIR = "eval"
+BATCH_SIZE = 500
+INCEPTION_BATCH_SIZE = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,9 +32,21 @@ class EvalOptions:
   classifier: Optional[str] = None
   reference_split: Optional[str] = None
   seed: int = 0
-  batch_size: int = 500
+  batch_size: Optional[int] = None
   max_stored: int = 10_000
   inception_weights: Optional[str] = None
+
+  def resolved(self) -> "EvalOptions":
+    """Defaults that depend on the extractor: Inception follows Lucic et al.
+
+    Their protocol compares with the test split; Inception's activations at
+    299x299 need smaller batches.
+    """
+    inception = bool(self.inception_weights)
+    return dataclasses.replace(
+        self,
+        batch_size=self.batch_size or (INCEPTION_BATCH_SIZE if inception else BATCH_SIZE),
+        reference_split=self.reference_split or ("test" if inception else None))
 
 
 def configured_classifier(config: Any) -> Optional[str]:
@@ -159,6 +173,7 @@ def format_table(document: dict[str, Any]) -> str:
 def evaluate_run(options: EvalOptions) -> int:
   """Evaluates the newest checkpoint in ``options.workdir`` (the command's body)."""
   start = time.perf_counter()
+  options = options.resolved()
   run = runs.load_trained(options.workdir)
   data = run.config.data
   directory = classifier_lib.find(options.classifier, configured_classifier(run.config),
