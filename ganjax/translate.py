@@ -6,7 +6,9 @@ The input is converted to the model's input channels (grayscale or RGB). The
 U-Net is fully convolutional, so any size works whose sides are multiples of
 ``2**depth`` (4 for models trained on 28x28 images, 32 for 32x32 patches); the
 command says which when the image does not fit. ``--side_by_side`` writes
-input | output instead of the output alone.
+input | output instead of the output alone; ``--target T.png`` writes
+input | output | target and prints the L1 errors of the output and of the input
+against the target (pixels in [0, 1]).
 """
 
 from absl import app, flags
@@ -15,6 +17,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of an image-to-image ru
 _INPUT = flags.DEFINE_string("input", None, "Image file to translate.")
 _OUT = flags.DEFINE_string("out", None, "PNG file to write.")
 _SIDE_BY_SIDE = flags.DEFINE_bool("side_by_side", False, "Write input | output.")
+_TARGET = flags.DEFINE_string("target", None, "Image the output should look like (same "
+                              "size as --input): writes input | output | target.")
 _SCALE = flags.DEFINE_integer("scale", 1, "Pixel enlargement factor.", lower_bound=1)
 flags.mark_flags_as_required(["workdir", "input", "out"])
 
@@ -44,7 +48,7 @@ def read_input(path: str, channels: int, multiple: int):
 
 
 def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
-              scale: int) -> int:
+              scale: int, target_path=None) -> int:
   import jax.numpy as jnp
   import numpy as np
 
@@ -60,13 +64,26 @@ def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
   condition = sampling.to_pixel_range(image[None], run.model.pixel_range)
   output = np.asarray(sampling.generate_jit(run.g_state, None, jnp.asarray(condition)))
   shown = output
-  if side_by_side:
+  height, width = image.shape[:2]
+  errors = ""
+  if target_path is not None:
+    target = read_input(target_path, output.shape[-1], 1)
+    if target.shape[:2] != image.shape[:2]:
+      raise UserError(f"--target {target_path} is {target.shape[1]}x{target.shape[0]}, "
+                      f"--input {input_path} {width}x{height}: they must match")
+    target = sampling.to_pixel_range(target[None], run.model.pixel_range)
+    triplet = sampling.triplets(condition, output, target)
+    shown = np.concatenate(list(triplet), axis=1)[None]
+    low, high = run.model.pixel_range
+    l1 = lambda a: float(np.mean(np.abs(a - triplet[2]))) / (high - low)
+    errors = (f"; L1 to the target: output {l1(triplet[1]):.4f}, input "
+              f"{l1(triplet[0]):.4f}")
+  elif side_by_side:
     pair = sampling.triplets(condition, output, output)[:2]  # input, output
     shown = np.concatenate(list(pair), axis=1)[None]
   images.save_png(out, images.to_uint8(shown, run.model.pixel_range)[0], scale)
-  height, width = image.shape[:2]
   print(f"Translated {input_path} ({width}x{height}) with the model of step "
-        f"{run.step}; wrote {out}")
+        f"{run.step}; wrote {out}{errors}")
   return 0
 
 
@@ -76,7 +93,7 @@ def main(argv: list[str]) -> int:
   from ganjax import cli
   cli.setup()
   return cli.run_reporting_errors(translate, _WORKDIR.value, _INPUT.value, _OUT.value,
-                                  _SIDE_BY_SIDE.value, _SCALE.value)
+                                  _SIDE_BY_SIDE.value, _SCALE.value, _TARGET.value)
 
 
 def run() -> None:

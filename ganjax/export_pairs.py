@@ -1,0 +1,58 @@
+"""Write (input, target) sheets of a paired-data config, e.g. held-out pairs.
+
+  python -m ganjax.export_pairs --config experiments/pix2pix_edges_mnist.py \
+      --config.data.idx_dir=../shared/data/mnist --config.data.split='test[9000:]' \
+      --num 8 --columns 8 --input edges.png --target digits.png
+
+writes the first ``--num`` inputs and targets of the data as two image sheets
+(tiled without gaps, so a sheet's sides stay multiples of the image size). Give
+them to ``python -m ganjax.translate --input edges.png --target digits.png``.
+"""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config with paired data (data.pairs or "
+    "data.paired_dir); override values with --config.KEY=VALUE.", lock_config=True)
+_INPUT = flags.DEFINE_string("input", None, "PNG file for the inputs.")
+_TARGET = flags.DEFINE_string("target", None, "PNG file for the targets.")
+_NUM = flags.DEFINE_integer("num", 8, "Number of pairs.", lower_bound=1)
+_COLUMNS = flags.DEFINE_integer("columns", None, "Pairs per row (default: all in one "
+                                "row).", lower_bound=1)
+flags.mark_flags_as_required(["config", "input", "target"])
+
+
+def export(config, input_path: str, target_path: str, num: int, columns) -> int:
+  from ganjax import images
+  from ganjax.data.examples import load_examples
+  from ganjax.errors import UserError
+  _, examples = load_examples(config.data)
+  if "input" not in examples:
+    raise UserError("the config's data has no inputs: set config.data.pairs or "
+                    "config.data.paired_dir")
+  count = min(num, len(examples["image"]))
+  for path, key in ((input_path, "input"), (target_path, "image")):
+    sheet = images.make_grid(examples[key][:count], columns or count, padding=0)
+    images.save_png(path, sheet)
+  print(f"Wrote {count} inputs to {input_path} and their targets to {target_path}")
+  return 0
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from ganjax import cli
+  config = cli.config_value(_CONFIG)
+  cli.setup()
+  return cli.run_reporting_errors(export, config, _INPUT.value, _TARGET.value,
+                                  _NUM.value, _COLUMNS.value)
+
+
+def run() -> None:
+  from ganjax import cli
+  app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()
