@@ -131,7 +131,9 @@ class Measurer:
 
   def _place(self, tree: Any) -> Any:
     if self.mesh is None:
-      return jax.device_put(tree)
+      # Host arrays are uncommitted: jit puts them wherever the generator state
+      # lives (e.g. replicated over the training mesh) instead of clashing.
+      return jax.device_get(tree)
     from ganjax import sharding
     return jax.device_put(tree, sharding.replicated(self.mesh))
 
