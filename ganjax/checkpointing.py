@@ -210,11 +210,17 @@ def _write_failure(directory: Path, step: Optional[int], error: BaseException) -
 
 
 def read_arrays(step_dir: Path) -> dict[str, np.ndarray]:
-  """Every array of a checkpoint's state, by path (``g/params/Dense_0/kernel``...).
+  """Every array of a checkpoint's state as host numpy, by path (``g/params/...``).
 
-  Needs no model code: for comparing runs leaf by leaf and for inspection.
+  Needs no model code and no particular device topology: for comparing runs leaf
+  by leaf and for inspection.
   """
-  tree = ocp.StandardCheckpointer().restore(Path(step_dir).absolute() / "state")
+  path = Path(step_dir).absolute() / "state"
+  with ocp.PyTreeCheckpointer() as checkpointer:
+    structure = checkpointer.metadata(path).item_metadata.tree
+    restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
+                                structure)
+    tree = checkpointer.restore(path, restore_args=restore_args)
   leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
   return {"/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path):
           np.asarray(leaf) for path, leaf in leaves}

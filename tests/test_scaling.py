@@ -79,7 +79,8 @@ def test_two_processes_train_checkpoint_and_resume(tmp_path, mnist_dir, ganjax_e
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["4"]
   (out0, _), (out1, _) = _launch_two_processes(workdir, mnist_dir, 8, ganjax_env, 12732)
   assert "Resuming from checkpoint at step 4" in out0
-  assert out1 == ""  # only process 0 reports
+  # Only process 0 reports (gloo prints its own connection lines everywhere).
+  assert "Resuming" not in out1 and "step 8:" not in out1
   _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
 
 

@@ -48,11 +48,12 @@ class DCGANGenerator(nn.Module):
     features = self.base_features * 2**stages
     batch_norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
                                       dtype=self.dtype)
-    x = nn.Dense(start * start * features, dtype=self.dtype)(noise)
+    # No biases before BatchNorm: it removes them, their gradient is float noise.
+    x = nn.Dense(start * start * features, use_bias=False, dtype=self.dtype)(noise)
     x = nn.relu(batch_norm()(x)).reshape((-1, start, start, features))
     for _ in range(stages - 1):
       features //= 2
-      x = ConvTranspose(features, 5, strides=2, dtype=self.dtype)(x)
+      x = ConvTranspose(features, 5, strides=2, use_bias=False, dtype=self.dtype)(x)
       x = nn.relu(batch_norm()(x))
     x = ConvTranspose(self.channels, 5, strides=2, dtype=self.dtype)(x)
     return jnp.tanh(x.astype(jnp.float32))
@@ -71,7 +72,8 @@ class DCGANDiscriminator(nn.Module):
     del condition
     x = images
     for i in range(num_doublings(self.image_size)):
-      x = Conv(self.base_features * 2**i, 5, strides=2, dtype=self.dtype)(x)
+      x = Conv(self.base_features * 2**i, 5, strides=2, use_bias=i == 0,
+               dtype=self.dtype)(x)
       if i > 0:
         x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                          dtype=self.dtype)(x)
