@@ -1,11 +1,11 @@
 """Train the domain classifier that ``ganjax.eval`` measures samples with.
 
-  python -m ganjax.classifier --dataset mnist --workdir ~/.cache/ganjax/classifiers/mnist \
-      [--idx_dir ../shared/data/mnist] [--train_split train] [--test_split test] \
-      [--steps 2000]
+  python -m ganjax.classifier --dataset mnist [--idx_dir ../shared/data/mnist] \
+      [--workdir DIR] [--train_split train] [--test_split test] [--steps 2000]
 
 Trains a small CNN (:mod:`ganjax.evaluation.classifier`) on ``--train_split``,
-reports its accuracy on ``--test_split`` and writes it to ``--workdir``. When
+reports its accuracy on ``--test_split`` and writes it to ``--workdir`` (by
+default the directory ``ganjax.eval`` and periodic evaluation look in). When
 both splits name the same data (an IDX directory holding only the test files
 serves 'train' from them), the data is split 80% / 20% instead, so the reported
 accuracy is always on held-out images. The splits actually used are recorded in
@@ -16,9 +16,10 @@ from absl import app, flags
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "Dataset name (TFDS name; with "
                                "--idx_dir only a label for the classifier).")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory to write the classifier to "
-                               "(ganjax.eval looks in ~/.cache/ganjax/classifiers/"
-                               "<dataset> by default).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory to write the classifier to; "
+                               "default: where ganjax.eval looks, "
+                               "~/.cache/ganjax/classifiers/<dataset, or the name of "
+                               "--idx_dir> ($GANJAX_CLASSIFIERS overrides the root).")
 _IDX_DIR = flags.DEFINE_string("idx_dir", None, "Directory of MNIST-format IDX files "
                                "(no TFDS).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data_dir.")
@@ -32,7 +33,6 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", 2e-3, "Peak AdamW learning 
 _SEED = flags.DEFINE_integer("seed", 0, "Initialisation, batch order and augmentation.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a classifier already in "
                                "--workdir.")
-flags.mark_flags_as_required(["workdir"])
 
 #: Fraction of a split used for training when train and test would be the same data.
 HOLDOUT_TRAIN_PERCENT = 80
@@ -85,7 +85,8 @@ def train_and_save(dataset: str, workdir: str, idx_dir, data_dir, train_split: s
   from ganjax.data import dataset_fingerprint
   from ganjax.errors import UserError
   from ganjax.evaluation import classifier, protocol
-  directory = Path(workdir).expanduser().absolute()
+  directory = (Path(workdir).expanduser().absolute() if workdir else
+               classifier.default_dir(classifier.dataset_key(dataset, idx_dir)))
   if (directory / classifier.METADATA_FILE).exists() and not overwrite:
     old = classifier.read_metadata(directory)
     raise UserError(f"{directory} already holds a classifier (accuracy "
