@@ -163,11 +163,13 @@ def abstract_state(init, mesh) -> Any:
 class Trainer:
   """Builds everything a run needs from the config and runs the loop."""
 
-  def __init__(self, config: ml_collections.ConfigDict, workdir: Path):
+  def __init__(self, config: ml_collections.ConfigDict, workdir: Path,
+               data: Optional[tuple[Any, dict[str, np.ndarray]]] = None):
+    """Args: ``data`` replaces ``config.data`` by (dataset, examples) (benchmarks)."""
     self.config = config
     self.workdir = workdir
     self.is_lead = jax.process_index() == 0
-    self.dataset, examples = load_examples(config.data)
+    self.dataset, examples = data or load_examples(config.data)
     self.model = model_from_config(config.model, self.dataset.images.shape[1:],
                                    self.dataset.num_classes)
     self.spec = StepSpec(self.model, loss=config.loss.adversarial,
@@ -276,15 +278,19 @@ class Trainer:
     with progress:
       while state.step < total and not stop.should_stop(state.step):
         state = self._inject_faults(state)
-        g, d, metrics = self._step_jit(state.g, state.d, state.rng, self.examples,
-                                       self.indices(state.step))
-        state = dataclasses.replace(state, g=g, d=d)
+        state, metrics = self.train_one_step(state, self.indices(state.step))
         window.add(metrics)
         progress.update(1)
         if not window.timed:
           window.start_clock(state.step, self._say)
         state = self._hooks(state, window, progress)
     return state, window
+
+  def train_one_step(self, state: RunState, indices: jax.Array
+                     ) -> tuple[RunState, dict[str, jax.Array]]:
+    """The jitted step on the batch ``indices`` (states are donated)."""
+    g, d, metrics = self._step_jit(state.g, state.d, state.rng, self.examples, indices)
+    return dataclasses.replace(state, g=g, d=d), metrics
 
   def _hooks(self, state: RunState, window: "MetricsWindow",
              progress: tqdm.tqdm) -> RunState:

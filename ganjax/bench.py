@@ -1,0 +1,48 @@
+"""Measure the real jitted train step of an experiment: one JSON line.
+
+  python -m ganjax.bench --config experiments/mnist.py --batch-size 100 --steps 5
+
+Prints ``images_per_s``, ``step_s`` (median of the timed steps, after warm-up),
+``compile_s``, ``peak_rss_mb``, ``backend``, ``devices``, ``input_wait_fraction``
+(host time spent producing a step's input / step time) and ``checkpoint_overhead``
+(an asynchronous checkpoint's cost, spread over the default ``ckpt.every_steps``,
+as a fraction of step time). Uses random images of the experiment's shape unless
+``--real_data`` is given, so it runs anywhere.
+"""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                          lock_config=True)
+_BATCH_SIZE = flags.DEFINE_integer("batch-size", 100, "Global batch size.",
+                                   lower_bound=1)
+_STEPS = flags.DEFINE_integer("steps", 5, "Timed steps.", lower_bound=1)
+_WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.",
+                               lower_bound=0)
+_REAL_DATA = flags.DEFINE_bool("real_data", False, "Load config.data instead of "
+                               "random images of the same shape.")
+_SHAPE = flags.DEFINE_list("image_shape", ["28", "28", "1"], "H,W,C of random images.")
+flags.mark_flags_as_required(["config"])
+
+
+def main(argv: list[str]) -> int:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from ganjax import cli
+  config = cli.config_value(_CONFIG)
+  cli.setup()
+  from ganjax import benchmarking
+  shape = tuple(int(x) for x in _SHAPE.value)
+  return cli.run_reporting_errors(benchmarking.run_and_print, config, _BATCH_SIZE.value,
+                                  _STEPS.value, _WARMUP.value,
+                                  None if _REAL_DATA.value else shape)
+
+
+def run() -> None:
+  from ganjax import cli
+  app.run(main, flags_parser=cli.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,97 @@
+"""Timing the framework's own train step (used by ``python -m ganjax.bench``)."""
+
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import jax
+import ml_collections
+import numpy as np
+
+from ganjax.data import ImageDataset
+from ganjax.train import RunState, Trainer
+
+
+def random_data(shape: tuple[int, int, int], num: int = 1000, num_classes: int = 10,
+                seed: int = 0):
+  """(dataset, examples) of random uint8 images and labels, like MNIST's layout."""
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 256, (num, *shape), dtype=np.uint8)
+  labels = rng.integers(0, num_classes, num).astype(np.int32)
+  dataset = ImageDataset(images=images, labels=labels, num_classes=num_classes,
+                         name="random", split="train")
+  return dataset, {"image": images, "label": labels}
+
+
+def _timed_step(trainer: Trainer, state: RunState) -> tuple[RunState, float, float]:
+  """One blocking step; returns the state, its wall time and its input-making time."""
+  start = time.perf_counter()
+  indices = trainer.indices(state.step)
+  jax.block_until_ready(indices)
+  input_s = time.perf_counter() - start
+  state, metrics = trainer.train_one_step(state, indices)
+  jax.block_until_ready(metrics)
+  return state, time.perf_counter() - start, input_s
+
+
+def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
+            warmup: int, image_shape: Optional[tuple[int, int, int]]) -> dict:
+  """Builds the experiment's trainer and times its jitted step."""
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.train.batch_size = batch_size
+  data = random_data(image_shape, max(1000, 4 * batch_size)) if image_shape else None
+  with tempfile.TemporaryDirectory() as workdir:
+    trainer = Trainer(config, Path(workdir), data=data)
+    try:
+      state = trainer.restore_or_init()
+      state, compile_s, _ = _timed_step(trainer, state)
+      for _ in range(warmup):
+        state, _, _ = _timed_step(trainer, state)
+      timed = []
+      for _ in range(steps):
+        state, took, input_s = _timed_step(trainer, state)
+        timed.append((took, input_s))
+      step_s = statistics.median(t for t, _ in timed)
+      input_s = statistics.median(i for _, i in timed)
+      overhead = _checkpoint_overhead(trainer, state, step_s, steps,
+                                      config.ckpt.every_steps)
+    finally:
+      trainer.close()
+  return {
+      "images_per_s": batch_size / step_s, "step_s": step_s, "compile_s": compile_s,
+      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+      "backend": jax.default_backend(), "devices": jax.device_count(),
+      "input_wait_fraction": input_s / step_s, "checkpoint_overhead": overhead,
+      "batch_size": batch_size, "model": config.model.name,
+      "reuse_fake": bool(config.train.reuse_fake),
+  }
+
+
+def _checkpoint_overhead(trainer: Trainer, state: RunState, step_s: float, steps: int,
+                         every_steps: int) -> float:
+  """Extra time one asynchronous save costs, over ``every_steps`` steps of work.
+
+  The blocking part of the save plus the slowdown of the steps that run while it
+  is written in the background (until it is committed).
+  """
+  start = time.perf_counter()
+  trainer._save(state)
+  blocking = time.perf_counter() - start
+  extra = 0.0
+  for _ in range(steps):
+    state, took, _ = _timed_step(trainer, state)
+    extra += max(took - step_s, 0.0)
+  wait_start = time.perf_counter()
+  trainer.checkpoints.wait()
+  extra += time.perf_counter() - wait_start
+  return (blocking + extra) / (every_steps * step_s)
+
+
+def run_and_print(config, batch_size, steps, warmup, image_shape) -> int:
+  print(json.dumps(measure(config, batch_size, steps, warmup, image_shape)), flush=True)
+  return 0
