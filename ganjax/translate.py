@@ -47,6 +47,17 @@ def read_input(path: str, channels: int, multiple: int):
   return np.asarray(picture, np.uint8).reshape(height, width, channels)
 
 
+def _side_by_side(parts, pixel_range, gap: int = 2):
+  """(K, H, W, C) -> (1, H, K*W + (K-1)*gap, C), parts separated by mid-grey."""
+  import numpy as np
+  separator = np.full((parts.shape[1], gap, parts.shape[-1]),
+                      sum(pixel_range) / 2, np.float32)
+  pieces = [parts[0]]
+  for part in parts[1:]:
+    pieces += [separator, part]
+  return np.concatenate(pieces, axis=1)[None]
+
+
 def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
               scale: int, target_path=None) -> int:
   import jax.numpy as jnp
@@ -73,14 +84,14 @@ def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
                       f"--input {input_path} {width}x{height}: they must match")
     target = sampling.to_pixel_range(target[None], run.model.pixel_range)
     triplet = sampling.triplets(condition, output, target)
-    shown = np.concatenate(list(triplet), axis=1)[None]
+    shown = _side_by_side(triplet, run.model.pixel_range)
     low, high = run.model.pixel_range
     l1 = lambda a: float(np.mean(np.abs(a - triplet[2]))) / (high - low)
     errors = (f"; L1 to the target: output {l1(triplet[1]):.4f}, input "
               f"{l1(triplet[0]):.4f}")
   elif side_by_side:
     pair = sampling.triplets(condition, output, output)[:2]  # input, output
-    shown = np.concatenate(list(pair), axis=1)[None]
+    shown = _side_by_side(pair, run.model.pixel_range)
   images.save_png(out, images.to_uint8(shown, run.model.pixel_range)[0], scale)
   print(f"Translated {input_path} ({width}x{height}) with the model of step "
         f"{run.step}; wrote {out}{errors}")
