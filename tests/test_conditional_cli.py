@@ -28,7 +28,8 @@ TINY_CGAN = ["--config.model.g_features=16", "--config.model.d_features=16",
              # 5e-4 instead of 2e-4: conditioning shows by step 300 instead of 500.
              "--config.optim.g.learning_rate=5e-4", "--config.optim.d.learning_rate=5e-4"]
 TINY_PIX2PIX = ["--config.model.g_features=16", "--config.model.d_features=16",
-                "--config.train.batch_size=16", "--config.log.every_steps=50"]
+                "--config.train.batch_size=16", "--config.log.every_steps=50",
+                "--config.optim.g.learning_rate=5e-4", "--config.optim.d.learning_rate=5e-4"]
 
 
 def _grid_cells(path, size=28, padding=2, scale=1):
@@ -123,8 +124,9 @@ def test_pix2pix_beats_the_identity_on_held_out_pairs(pix2pix_run, mnist_dir):
   black_l1 = np.abs(targets).mean()
   print(f"held-out L1 after {PIX2PIX_STEPS} steps: model {model_l1:.4f}, identity "
         f"{identity_l1:.4f}, all-black {black_l1:.4f}")
-  assert model_l1 < 0.75 * identity_l1
-  assert model_l1 < black_l1  # Better than the best constant-ish guess, too.
+  # Measured: 0.066 against 0.166 for the identity (docs/conditional.md).
+  assert model_l1 < 0.6 * identity_l1
+  assert model_l1 < 0.8 * black_l1  # Better than an all-black guess, too.
 
 
 def test_pix2pix_grid_and_translate_command(pix2pix_run, mnist_dir, ganjax_env,
