@@ -69,7 +69,7 @@ def default_config() -> ml_collections.ConfigDict:
   # FID, KID, classifier score, precision/recall... of eval.num_samples generated
   # images against the training data, in a domain classifier's feature space.
   c.eval = ml_collections.ConfigDict(dict(
-      every_steps=1000,      # 0: off; also off (one warning) when no classifier exists
+      every_steps=500,       # 0: off; also off (one warning) when no classifier exists
       num_samples=2000,      # generated images per evaluation (and k-NN/KID set size)
       num_reference=10_000,  # real images in the cached reference statistics
       batch_size=500,        # images per jitted generate+extract call
