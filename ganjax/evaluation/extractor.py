@@ -29,6 +29,7 @@ class FeatureExtractor:
     params: the parameters ``apply`` takes (any pytree).
     apply: ``(params, images in [0, 1] (B, H, W, C)) -> (features, logits)``.
     image_shape: (H, W, C) the extractor expects.
+    feature_dim: length of a feature vector.
     num_classes: number of logits.
     protocol: JSON facts identifying the extractor (names, weight hashes).
   """
@@ -36,6 +37,7 @@ class FeatureExtractor:
   params: Any
   apply: ApplyFn
   image_shape: tuple[int, int, int]
+  feature_dim: int
   num_classes: int
   protocol: dict[str, Any]
 
@@ -50,7 +52,8 @@ def from_classifier(classifier: Classifier) -> FeatureExtractor:
   meta = classifier.metadata
   return FeatureExtractor(
       name=classifier.name, params=classifier.params, apply=apply,
-      image_shape=classifier.image_shape, num_classes=classifier.num_classes,
+      image_shape=classifier.image_shape, feature_dim=meta["architecture"]["hidden"],
+      num_classes=classifier.num_classes,
       protocol={"features": classifier.name, "logits": classifier.name,
                 "classifier_sha256": classifier.sha256,
                 "classifier_dir": str(classifier.directory),
@@ -60,7 +63,7 @@ def from_classifier(classifier: Classifier) -> FeatureExtractor:
 
 
 def features_from(feature_name: str, feature_params: Any,
-                  feature_apply: Callable[[Any, jax.Array], jax.Array],
+                  feature_apply: Callable[[Any, jax.Array], jax.Array], feature_dim: int,
                   feature_protocol: dict[str, Any],
                   logits_from: FeatureExtractor) -> FeatureExtractor:
   """Features of another network (e.g. Inception) beside the classifier's logits.
@@ -69,6 +72,7 @@ def features_from(feature_name: str, feature_params: Any,
     feature_name: name of the feature network.
     feature_params: its parameters.
     feature_apply: ``(params, images in [0, 1]) -> features``.
+    feature_dim: length of its feature vectors.
     feature_protocol: facts identifying it (e.g. the weights' sha256).
     logits_from: the extractor whose logits are kept (the domain classifier).
   """
@@ -80,5 +84,7 @@ def features_from(feature_name: str, feature_params: Any,
 
   return FeatureExtractor(
       name=feature_name, params=(feature_params, logits_from.params), apply=apply,
-      image_shape=logits_from.image_shape, num_classes=logits_from.num_classes,
-      protocol={**logits_from.protocol, **feature_protocol, "features": feature_name})
+      image_shape=logits_from.image_shape, feature_dim=feature_dim,
+      num_classes=logits_from.num_classes,
+      protocol={**logits_from.protocol, **feature_protocol, "features": feature_name,
+                "feature_dim": feature_dim})

@@ -315,10 +315,9 @@ def extractor(weights: str | Path, logits_from: extractor_lib.FeatureExtractor
   """Inception pool3 features beside ``logits_from``'s logits (domain classifier)."""
   params = load_params(weights)
   return extractor_lib.features_from(
-      NAME, params, features,
+      NAME, params, features, FEATURE_DIM,
       {"inception_weights": str(Path(weights).expanduser().absolute()),
        "inception_sha256": file_sha256(Path(weights).expanduser()),
-       "feature_dim": FEATURE_DIM,
        "preprocessing": "grayscale tiled to RGB, bilinear resize to 299 (half-pixel, "
                         "no antialias), scaled to [-1, 1]"},
       logits_from)

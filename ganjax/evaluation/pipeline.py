@@ -173,13 +173,8 @@ class Measurer:
   # -- sets ------------------------------------------------------------------
 
   def _empty(self) -> Accumulator:
-    dim = int(self.extractor.protocol.get("feature_dim") or 0) or None
-    if dim is None:  # Ask the extractor: one abstract evaluation, no compute.
-      shape = jax.eval_shape(self.extractor.apply, self.params,
-                             jax.ShapeDtypeStruct((1, *self.extractor.image_shape),
-                                                  jnp.float32))
-      dim = shape[0].shape[-1]
-    return self._place(accumulator_init(dim, self.extractor.num_classes))
+    return self._place(accumulator_init(self.extractor.feature_dim,
+                                        self.extractor.num_classes))
 
   def _add(self, acc: Accumulator, stored: list, features: jax.Array,
            logits: jax.Array, labels: jax.Array, valid: int) -> Accumulator:
