@@ -190,8 +190,26 @@ class Trainer:
     self.reporter = reporting.Reporter(workdir, enabled=self.is_lead,
                                        console=tqdm.tqdm.write)
     self._nans_injected = 0
+    self.evaluator = self._periodic_evaluator(examples)
     self.grid = sampling.grid_inputs(self.model, config.seed, config.samples.num,
                                      self.dataset.num_classes, examples)
+
+  def _periodic_evaluator(self, examples: dict[str, np.ndarray]):
+    """FID & co. every ``eval.every_steps``, when a domain classifier exists."""
+    ev = self.config.eval
+    if not ev.every_steps or self.model.condition == "image":
+      return None
+    from ganjax.evaluation import classifier, periodic
+    try:
+      directory = classifier.find(None, ev.classifier_dir, self.config.data.name,
+                                  self.config.data.idx_dir)
+    except classifier.ClassifierError as e:
+      self._warn(f"periodic evaluation is off: {e}")
+      return None
+    return periodic.PeriodicEvaluator(
+        self.model, directory, examples, num_samples=ev.num_samples,
+        seed=self.config.seed, mesh=self.mesh, batch_size=ev.batch_size,
+        num_reference=ev.num_reference)
 
   def _compile(self) -> None:
     replicated = sharding.replicated(self.mesh)
@@ -302,6 +320,13 @@ class Trainer:
       return self._rollback(state, step)
     if step % self.config.samples.every_steps == 0:
       self.write_grid(state, step)
+    if self.evaluator is not None and step % self.config.eval.every_steps == 0:
+      start = time.perf_counter()
+      scores = self.evaluator(state.g, step)
+      seconds = time.perf_counter() - start
+      window.exclude(seconds)  # images_per_s measures training alone
+      self.reporter.scalars(step, {**{f"eval/{k}": v for k, v in scores.items()},
+                                   "eval/seconds": seconds})
     if ckpt_now:
       self._save(state)
     return state
@@ -385,6 +410,10 @@ class MetricsWindow:
     now = time.perf_counter()
     say(f"First step (compilation included) took {now - self._since:.1f} s")
     self._since, self._since_step, self.timed = now, step, True
+
+  def exclude(self, seconds: float) -> None:
+    """Leaves ``seconds`` of non-training work out of the throughput."""
+    self._since += seconds
 
   @property
   def pending(self) -> bool:
