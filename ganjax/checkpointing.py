@@ -197,6 +197,9 @@ class Checkpoints:
 
 
 def _first_line(error: BaseException) -> str:
+  """The first line of the root cause: tensorstore's reason, not orbax's wrapper."""
+  while error.__cause__ is not None:
+    error = error.__cause__
   text = str(error).strip().splitlines()
   return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
 

@@ -3,6 +3,8 @@
 import os
 import re
 import sys
+import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -78,13 +80,42 @@ def setup() -> None:
   from absl import logging
   logging.set_verbosity(logging.WARNING)
   logging.get_absl_handler().addFilter(_drop_orbax_tracebacks)
+  sys.unraisablehook = _quiet_orbax_unraisable
+  # ganjax has no coroutines of its own; these are orbax's abandoned reads.
+  warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning)
   enable_compilation_cache()
 
 
 def _drop_orbax_tracebacks(record) -> bool:
-  """orbax logs each failed background save several times with a traceback;
-  ganjax reports the failure itself in one line (CheckpointWriteError)."""
-  return not (record.exc_info and "orbax" in record.pathname)
+  """Drops log records about orbax's background I/O that ganjax reports itself.
+
+  ganjax runs no asyncio code of its own: asyncio's complaints are about the
+  reads orbax abandoned after the first one failed.
+  """
+  if record.name == "asyncio" and "never retrieved" in record.getMessage():
+    return False
+  return not (record.exc_info and _from_orbax_io(record.exc_info[1]))
+
+
+def _quiet_orbax_unraisable(unraisable) -> None:
+  """Drops the errors orbax's abandoned reads and writes leave behind.
+
+  When one array of a damaged checkpoint fails to read (or a save fails), orbax
+  stops waiting for the others: their coroutines are collected with errors and
+  tensorstore's late callbacks hit orbax's closed event loop. ganjax reports the
+  failure itself in one line.
+  """
+  if not _from_orbax_io(unraisable.exc_value):
+    sys.__unraisablehook__(unraisable)
+
+
+def _from_orbax_io(error: Optional[BaseException]) -> bool:
+  if error is None:
+    return False
+  if isinstance(error, RuntimeError) and str(error) == "Event loop is closed":
+    return True
+  frames = traceback.extract_tb(error.__traceback__)
+  return any(f"{os.sep}orbax{os.sep}" in frame.filename for frame in frames)
 
 
 def enable_compilation_cache() -> None:
