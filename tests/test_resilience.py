@@ -206,8 +206,7 @@ def test_disk_full_during_save_stops_cleanly(tmp_path, mnist_dir, ganjax_env,
   last_line = full.stderr.strip().splitlines()[-1]
   assert last_line.startswith("ganjax: error: could not write checkpoint 8")
   assert "File too large" in last_line
-  # orbax/tensorstore print their own background-thread noise; ganjax raises nothing.
-  assert str(REPO / "ganjax") not in full.stderr
+  assert "Traceback" not in full.stderr
   assert _steps(workdir) == [4]
   resumed = run_command("ganjax.main", args, ganjax_env)
   assert "Resuming from checkpoint at step 4" in resumed.stdout
