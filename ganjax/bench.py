@@ -10,8 +10,10 @@ as a fraction of step time). Uses random images of the experiment's shape unless
 ``--real_data`` is given, so it runs anywhere.
 """
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
+
+from ganjax import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -26,22 +28,16 @@ _SHAPE = flags.DEFINE_list("image_shape", ["28", "28", "1"], "H,W,C of random im
 flags.mark_flags_as_required(["config"])
 
 
-def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from ganjax import cli
+def _command() -> int:
   config = cli.config_value(_CONFIG)
-  cli.setup()
   from ganjax import benchmarking
   shape = tuple(int(x) for x in _SHAPE.value)
-  return cli.run_reporting_errors(benchmarking.run_and_print, config, _BATCH_SIZE.value,
-                                  _STEPS.value, _WARMUP.value,
-                                  None if _REAL_DATA.value else shape)
+  return benchmarking.run_and_print(config, _BATCH_SIZE.value, _STEPS.value,
+                                    _WARMUP.value, None if _REAL_DATA.value else shape)
 
 
 def run() -> None:
-  from ganjax import cli
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run_app(_command)
 
 
 if __name__ == "__main__":

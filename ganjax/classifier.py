@@ -1,4 +1,4 @@
-"""Train the domain classifier that ``ganjax.eval`` measures samples with.
+r"""Train the domain classifier that ``ganjax.eval`` measures samples with.
 
   python -m ganjax.classifier --dataset mnist [--idx_dir ../shared/data/mnist] \
       [--workdir DIR] [--train_split train] [--test_split test] [--steps 2000]
@@ -12,7 +12,9 @@ accuracy is always on held-out images. The splits actually used are recorded in
 ``classifier.json``.
 """
 
-from absl import app, flags
+from absl import flags
+
+from ganjax import cli
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "Dataset name (TFDS name; with "
                                "--idx_dir only a label for the classifier).")
@@ -128,20 +130,15 @@ def train_and_save(dataset: str, workdir: str, idx_dir, data_dir, train_split: s
   return 0
 
 
-def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from ganjax import cli
-  cli.setup()
-  return cli.run_reporting_errors(
-      train_and_save, _DATASET.value, _WORKDIR.value, _IDX_DIR.value, _DATA_DIR.value,
+def _command() -> int:
+  return train_and_save(
+      _DATASET.value, _WORKDIR.value, _IDX_DIR.value, _DATA_DIR.value,
       _TRAIN_SPLIT.value, _TEST_SPLIT.value, _STEPS.value, _BATCH_SIZE.value,
       _LEARNING_RATE.value, _SEED.value, _OVERWRITE.value)
 
 
 def run() -> None:
-  from ganjax import cli
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run_app(_command)
 
 
 if __name__ == "__main__":

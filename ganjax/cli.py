@@ -22,6 +22,8 @@ def parse_flags(argv: list[str]) -> list[str]:
   from absl import flags
   try:
     return flags.FLAGS(argv)
+  except BrokenPipeError:  # --help piped into head.
+    sys.exit(1)
   except Exception as e:  # flags.Error, and AttributeError/KeyError from overrides.
     _exit_with_usage_error(e)
 
@@ -47,6 +49,28 @@ def _exit_with_usage_error(error: BaseException) -> None:
   print(f"ganjax: error: {message}\nRun with --helpshort for the options.",
         file=sys.stderr)
   sys.exit(EXIT_USER_ERROR)
+
+
+def run_app(command: Callable[[], int]) -> None:
+  """The absl entry point of every ganjax command.
+
+  Args:
+    command: reads its flags and does the work; it runs after flag parsing and
+      :func:`setup`, with user errors reported as one line. Returns the exit code.
+  """
+  from absl import app
+
+  def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    setup()
+    return run_reporting_errors(command)
+
+  # absl's --help shows __main__'s docstring; a console script (ganjax-eval) has none.
+  entry = sys.modules["__main__"]
+  if not getattr(entry, "__doc__", None):
+    entry.__doc__ = sys.modules[command.__module__].__doc__
+  app.run(main, flags_parser=parse_flags)
 
 
 def run_reporting_errors(fn: Callable[..., int], *args: Any) -> int:

@@ -1,4 +1,4 @@
-"""Score a trained run: FID, KID, classifier score, precision/recall, coverage.
+r"""Score a trained run: FID, KID, classifier score, precision/recall, coverage.
 
   python -m ganjax.eval --workdir runs/mnist [--num 10000] [--classifier DIR] \
       [--reference_split test] [--seed 0] [--inception_weights FILE]
@@ -17,7 +17,9 @@ else ``~/.cache/ganjax/classifiers/<config.data.name>`` (root overridable with
 fly, because the classifier is part of the protocol.
 """
 
-from absl import app, flags
+from absl import flags
+
+from ganjax import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a ganjax training run.")
 _NUM = flags.DEFINE_integer("num", 10_000, "Number of generated images.", lower_bound=2)
@@ -44,23 +46,18 @@ _INCEPTION = flags.DEFINE_string("inception_weights", None, "Inception-V3 FID we
 flags.mark_flags_as_required(["workdir"])
 
 
-def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from ganjax import cli
-  cli.setup()
+def _command() -> int:
   from ganjax.evaluation import command
   options = command.EvalOptions(
       workdir=_WORKDIR.value, num=_NUM.value, num_real=_NUM_REAL.value,
       classifier=_CLASSIFIER.value, reference_split=_REFERENCE_SPLIT.value,
       seed=_SEED.value, batch_size=_BATCH_SIZE.value, max_stored=_MAX_STORED.value,
       inception_weights=_INCEPTION.value)
-  return cli.run_reporting_errors(command.evaluate_run, options)
+  return command.evaluate_run(options)
 
 
 def run() -> None:
-  from ganjax import cli
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run_app(_command)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Write (input, target) sheets of a paired-data config, e.g. held-out pairs.
+r"""Write (input, target) sheets of a paired-data config, e.g. held-out pairs.
 
   python -m ganjax.export_pairs --config experiments/pix2pix_edges_mnist.py \
       --config.data.idx_dir=../shared/data/mnist --config.data.split='test[9000:]' \
@@ -9,8 +9,10 @@ writes the first ``--num`` inputs and targets of the data as two image sheets
 them to ``python -m ganjax.translate --input edges.png --target digits.png``.
 """
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
+
+from ganjax import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config with paired data (data.pairs or "
@@ -39,19 +41,13 @@ def export(config, input_path: str, target_path: str, num: int, columns) -> int:
   return 0
 
 
-def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from ganjax import cli
-  config = cli.config_value(_CONFIG)
-  cli.setup()
-  return cli.run_reporting_errors(export, config, _INPUT.value, _TARGET.value,
-                                  _NUM.value, _COLUMNS.value)
+def _command() -> int:
+  return export(cli.config_value(_CONFIG), _INPUT.value, _TARGET.value, _NUM.value,
+                _COLUMNS.value)
 
 
 def run() -> None:
-  from ganjax import cli
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run_app(_command)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Is a class-conditional generator's conditioning real? Ask a classifier.
+r"""Is a class-conditional generator's conditioning real? Ask a classifier.
 
 Trains a small classifier on real labelled images (holding 20% out to report its
 own accuracy), generates ``--num`` images per class from a run's newest checkpoint,
@@ -15,7 +15,9 @@ name); it must have the run's image shape and number of classes.
 import dataclasses
 from typing import Callable
 
-from absl import app, flags
+from absl import flags
+
+from ganjax import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a class-conditional run.")
 _DATA = flags.DEFINE_string("data", "mnist", "TFDS name of the real labelled data.")
@@ -136,18 +138,13 @@ def measure(workdir: str, data: str, idx_dir, split: str, num: int, seed: int) -
   return 0
 
 
-def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from ganjax import cli
-  cli.setup()
-  return cli.run_reporting_errors(measure, _WORKDIR.value, _DATA.value, _IDX_DIR.value,
-                                  _SPLIT.value, _NUM.value, _SEED.value)
+def _command() -> int:
+  return measure(_WORKDIR.value, _DATA.value, _IDX_DIR.value, _SPLIT.value, _NUM.value,
+                 _SEED.value)
 
 
 def run() -> None:
-  from ganjax import cli
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run_app(_command)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ the cluster from the environment) or the explicit coordinator flags.
 """
 
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
+
+from ganjax import cli
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (experiments/*.py); override values with "
@@ -26,22 +28,17 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from ganjax import cli  # Heavy imports after flag parsing keep --help fast.
+def _command() -> int:
   config = cli.config_value(_CONFIG)
-  cli.setup()
   cli.maybe_initialize_distributed(_DISTRIBUTED.value or _COORDINATOR.value is not None,
                                    _COORDINATOR.value, _NUM_PROCESSES.value,
                                    _PROCESS_ID.value)
-  from ganjax import train
-  return cli.run_reporting_errors(train.run, config, _WORKDIR.value)
+  from ganjax import train  # Heavy imports after flag parsing keep --help fast.
+  return train.run(config, _WORKDIR.value)
 
 
 def run() -> None:
-  from ganjax import cli
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run_app(_command)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ writes ``--num`` images of class 7; without ``--label`` it writes one row per cl
 with ``--num`` images per class (default 8 then, 64 otherwise).
 """
 
-from absl import app, flags
+from absl import flags
+
+from ganjax import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a ganjax training run.")
 _OUT = flags.DEFINE_string("out", None, "PNG file to write.")
@@ -76,19 +78,13 @@ def write_samples(workdir: str, out: str, num, label, seed: int, columns, scale)
   return 0
 
 
-def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from ganjax import cli
-  cli.setup()
-  return cli.run_reporting_errors(write_samples, _WORKDIR.value, _OUT.value, _NUM.value,
-                                  _LABEL.value, _SEED.value, _COLUMNS.value,
-                                  _SCALE.value)
+def _command() -> int:
+  return write_samples(_WORKDIR.value, _OUT.value, _NUM.value, _LABEL.value,
+                       _SEED.value, _COLUMNS.value, _SCALE.value)
 
 
 def run() -> None:
-  from ganjax import cli
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run_app(_command)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ input | output | target and prints the L1 errors of the output and of the input
 against the target (pixels in [0, 1]).
 """
 
-from absl import app, flags
+from absl import flags
+
+from ganjax import cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of an image-to-image run.")
 _INPUT = flags.DEFINE_string("input", None, "Image file to translate.")
@@ -98,18 +100,13 @@ def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
   return 0
 
 
-def main(argv: list[str]) -> int:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from ganjax import cli
-  cli.setup()
-  return cli.run_reporting_errors(translate, _WORKDIR.value, _INPUT.value, _OUT.value,
-                                  _SIDE_BY_SIDE.value, _SCALE.value, _TARGET.value)
+def _command() -> int:
+  return translate(_WORKDIR.value, _INPUT.value, _OUT.value, _SIDE_BY_SIDE.value,
+                   _SCALE.value, _TARGET.value)
 
 
 def run() -> None:
-  from ganjax import cli
-  app.run(main, flags_parser=cli.parse_flags)
+  cli.run_app(_command)
 
 
 if __name__ == "__main__":
