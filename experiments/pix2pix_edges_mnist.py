@@ -15,23 +15,13 @@ Translate a drawing (white lines on black, sides a multiple of 4):
 Other pair transforms work the same way: --config.data.pairs=inpaint | lowres.
 """
 
-import ml_collections
-
-from ganjax.config import default_config
+from ganjax.config import pix2pix_config
 
 
 def get_config():
-  config = default_config()
+  config = pix2pix_config(features=32)
   config.data.split = "test[:9000]"
   config.data.pairs = "edges"
-  config.model = ml_collections.ConfigDict(dict(
-      name="pix2pix", g_features=32, d_features=32, dropout_rate=0.5,
-      dropout_layers=3, max_depth=8, d_layers=3, dtype="float32"))
-  config.loss.adversarial = "non_saturating"
-  config.loss.l1_weight = 100.0
-  adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
-  config.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
   config.train.batch_size = 32
   config.train.steps = 2_000
-  config.samples.num = 48          # 16 input | output | target triplets
   return config

@@ -20,24 +20,15 @@ unpack it to data/facades, then:
       --target photos.png --out facades.png
 """
 
-import ml_collections
-
-from ganjax.config import default_config
+from ganjax.config import pix2pix_config
 
 
 def get_config():
-  config = default_config()
+  config = pix2pix_config(features=64)
   config.data.paired_dir = "data/facades"
   config.data.paired_direction = "BtoA"
   config.data.image_size = 64
   config.data.split = "train"
-  config.model = ml_collections.ConfigDict(dict(
-      name="pix2pix", g_features=64, d_features=64, dropout_rate=0.5,
-      dropout_layers=3, max_depth=8, d_layers=3, dtype="float32"))
-  config.loss.adversarial = "non_saturating"
-  config.loss.l1_weight = 100.0
-  adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
-  config.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
   config.train.batch_size = 4      # 400 training pairs
   config.train.steps = 20_000      # 200 epochs, as in the paper
   config.samples.num = 12

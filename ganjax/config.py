@@ -83,6 +83,25 @@ def default_config() -> ml_collections.ConfigDict:
   return c
 
 
+def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.ConfigDict:
+  """:func:`default_config` with the pix2pix paper's training recipe.
+
+  U-Net generator (``max_depth`` levels at most, dropout in the 3 innermost
+  decoder layers) and 3-layer PatchGAN discriminator, both ``features`` wide;
+  non-saturating adversarial loss plus 100 x L1; Adam 2e-4 with b1 = 0.5 for both.
+  Experiments then say where the pairs come from.
+  """
+  c = default_config()
+  c.model = ml_collections.ConfigDict(dict(
+      name="pix2pix", g_features=features, d_features=features, dropout_rate=0.5,
+      dropout_layers=3, max_depth=max_depth, d_layers=3, dtype="float32"))
+  c.loss = ml_collections.ConfigDict(dict(adversarial="non_saturating", l1_weight=100.0))
+  adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
+  c.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
+  c.samples.num = 48  # 16 input | output | target triplets
+  return c
+
+
 _POSITIVE = ("train.steps", "train.batch_size", "ckpt.every_steps", "ckpt.keep",
              "samples.every_steps", "samples.num", "log.every_steps")
 
