@@ -72,16 +72,18 @@ def test_cgan_shapes_and_labels_matter(cgan):
   assert float(jnp.abs(logits[0] - logits[1])) > 1e-6
 
 
-def test_cgan_projection_adds_class_inner_product(cgan):
+def test_cgan_discriminator_sees_labels_only_through_its_label_parameters(cgan):
   model, _, d_vars, _, labels, images = cgan
-  if model.discriminator.conditioning != "projection":
-    pytest.skip("concat discriminator")
-  zeroed = jax.tree.map(lambda x: x, d_vars)
-  zeroed["params"]["projection"]["embedding"] = jnp.zeros_like(
-      d_vars["params"]["projection"]["embedding"])
-  with_projection = _apply(model.discriminator, d_vars, images, labels)
-  without = _apply(model.discriminator, zeroed, images, labels)
-  assert not np.allclose(with_projection, without)
+  label_params = {"projection": "projection", "concat": "label_embedding"}[
+      model.discriminator.conditioning]
+  blind = jax.tree.map(lambda x: x, d_vars)
+  blind["params"][label_params]["embedding"] = jnp.zeros_like(
+      d_vars["params"][label_params]["embedding"])
+  same_images = jnp.repeat(images[:1], 3, axis=0)
+  seeing = _apply(model.discriminator, d_vars, same_images, labels)
+  not_seeing = _apply(model.discriminator, blind, same_images, labels)
+  assert float(jnp.ptp(seeing)) > 1e-6
+  np.testing.assert_allclose(not_seeing, not_seeing[0], rtol=0, atol=1e-6)
 
 
 def test_cgan_needs_labels_and_valid_options():
@@ -135,20 +137,23 @@ def test_pix2pix_dropout_is_the_noise(translator):
 
 
 def test_unet_is_fully_convolutional_and_uses_its_skips(translator):
-  model, g_vars, _, shape, _ = translator
-  if shape != (28, 28, 1):
-    pytest.skip("one size is enough")
-  big = jax.random.uniform(jax.random.PRNGKey(3), (1, 56, 84, 1), minval=-1, maxval=1)
+  model, g_vars, inputs, shape, _ = translator
+  multiple = pix2pix.size_multiple(model.generator)
+  assert multiple == 2 ** pix2pix.unet_depth(*shape[:2])
+  height, width = 14 * multiple, 21 * multiple
+  big = jax.random.uniform(jax.random.PRNGKey(3), (1, height, width, inputs.shape[-1]),
+                           minval=-1, maxval=1)
   apply = jax.jit(lambda x: model.generator.apply(g_vars, None, x, train=False))
   out = apply(big)
-  assert out.shape == (1, 56, 84, 1)
+  assert out.shape == (1, height, width, shape[-1])
   # A change in one input pixel changes the output near it, not far away.
-  poked = big.at[0, 30, 40, 0].set(-big[0, 30, 40, 0])
-  diff = np.abs(np.asarray(apply(poked) - out))[0, ..., 0]
-  assert diff[28:33, 38:43].max() > 0 and diff[:10, :10].max() == 0
-  with pytest.raises(ValueError, match="divisible by 4"):
-    apply(jnp.zeros((1, 30, 28, 1)))
-  assert pix2pix.size_multiple(model.generator) == 4
+  row, col = height // 2, width // 2
+  poked = big.at[0, row, col, 0].set(-big[0, row, col, 0])
+  diff = np.abs(np.asarray(apply(poked) - out)).max(axis=-1)[0]
+  assert diff[row - 2:row + 3, col - 2:col + 3].max() > 0
+  assert diff[:10, :10].max() == 0
+  with pytest.raises(ValueError, match=f"divisible by {multiple}"):
+    apply(jnp.zeros((1, 7 * multiple + 2, 7 * multiple, inputs.shape[-1])))
 
 
 def test_grid_inputs_one_row_per_class():
