@@ -308,6 +308,25 @@ def test_choose_lowering_cpu_rule():
   assert choose_lowering("conv_transpose", (100, 7, 7, 256), 5, 2, 128, **cpu) == "phase"
 
 
+def _convolutions(layer: Callable, x: jax.Array, kernel: jax.Array) -> int:
+  return str(jax.make_jaxpr(layer)(x, kernel)).count("conv_general_dilated")
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the phase rule is CPU's")
+def test_phases_are_fused_unless_that_multiplies_zero_taps():
+  x = jnp.zeros((2, 7, 7, 8))
+  upsample = lambda x, k: upsample_conv2d(x, k, "phase", "xla")
+  transpose = lambda x, k: conv_transpose2d(x, k, 2, "phase", "xla")
+  # Odd-kernel upsampling: the 4 phases are 3x3 windows on the same offsets.
+  assert _convolutions(upsample, x, jnp.zeros((5, 5, 8, 64))) == 1
+  # A 5x5 stride-2 transposed conv: 11 of the fused 36 taps would be zeros.
+  assert _convolutions(transpose, x, jnp.zeros((5, 5, 8, 64))) == 4
+  # Even-kernel upsampling has zero taps too (phase 1 uses 2 of 3 offsets).
+  assert _convolutions(upsample, x, jnp.zeros((4, 4, 8, 64))) == 4
+  # Thin phases (F < 16) are fused anyway: 4 matrix-vector-like GEMMs are slower.
+  assert _convolutions(transpose, x, jnp.zeros((5, 5, 8, 3))) == 1
+
+
 def test_env_override_forces_xla(monkeypatch):
   monkeypatch.setenv("GANJAX_LOWERING", "xla")
   for kind in LOWERINGS:

@@ -67,8 +67,9 @@ The rule (:func:`choose_lowering`), from measurements on this 2-core XLA:CPU box
   as fast or up to 1.8x faster (only seed D2 at batch 16 went either way,
   0.8-1.4x, between runs). For F=1 it is 2-10x faster, because the GEMM
   degenerates to matrix-vector products.
-* UpsampleConv / ConvTranspose on CPU: use ``phase`` (2.1-2.7x / 1.7-43x). Split
-  if F >= 16, else fused (F=1 or 3: fused is 2-5x faster than split). Each
+* UpsampleConv / ConvTranspose on CPU: use ``phase`` (2.1-3.0x / 1.7-43x).
+  Fused when the phases have no structural zero taps (odd-kernel upsampling)
+  or F < 16 (F=1 or 3: fused is 2-5x faster than split), else split. Each
   phase conv follows the Conv rule.
 
 Measured forward+backward (jit of value_and_grad w.r.t. kernel AND input),
@@ -104,9 +105,10 @@ auto): seed D 49.4 s -> 1.7 s, seed G 6.7 -> 3.1 s, DCGAN G 12.0 -> 1.3 s,
 DCGAN D 0.21 -> 0.18 s. First-call compilation of seed D drops from 60 s to 19 s
 (about 10 s of the 19 s is compiling the dropout RNG).
 Batch 16 gives the same choices and ratios (D3 6.2x, D4 55x, G1/G2 2.2/2.5x,
-DCGAN G1/G2 14x). In every row the rule picks the fastest variant measured,
-except seed G1, where fused+shifted_matmul is 5-19% faster than the chosen
-split+xla (not worth a special case).
+DCGAN G1/G2 14x). In every row the rule picks the fastest variant measured.
+Seed G1/G2 were measured with split phases above; on an idle machine fused is
+1.04x / 1.26x faster than split there (228 vs 237 ms, 246 vs 310 ms), as it
+has no zero taps for odd-kernel upsampling, so the rule now fuses them.
 
 Environment
 -----------
@@ -260,15 +262,23 @@ def _cpu_conv_rule(
   return "shifted_matmul" if rows <= _MAX_WEIGHT_BOUND_ROWS else "xla"
 
 
-def _fuse_phases(features: int, backend: str | None = None) -> bool:
+def _fuse_phases(features: int, phases_h: Sequence["_Phase1D"],
+                 phases_w: Sequence["_Phase1D"], union: tuple[int, int],
+                 backend: str | None = None) -> bool:
   """Whether to run all phases as one convolution instead of one per phase.
 
-  Per-phase convolutions skip the structural zero taps (a 5x5 stride-2
-  transposed conv has 25 live taps of the fused 36, 4x4 has 16 of 36) and
-  their kernels are mere slices, but with few output channels each phase
-  GEMM is too thin, so small-F layers are fused. Off CPU: one conv.
+  Fused costs what split costs plus the structural zero taps where a phase has
+  no tap at an offset of the union (a 5x5 stride-2 transposed conv has 25 live
+  taps of the fused 36, 4x4 has 16 of 36), and is one wide GEMM instead of
+  f*f thin ones. So fuse when there are no zero taps (odd-kernel upsampling:
+  every phase is 3x3 on the same offsets; 1.04-1.26x over split on seed G1/G2)
+  or when F is small (thin phase GEMMs: 2-5x at F=1 and 3). Off CPU: one conv.
   """
-  return _forced_xla(backend) or features < _MIN_SPLIT_PHASE_FEATURES
+  no_zero_taps = all(p.start == 0 and len(p.taps) == size
+                     for phases, size in ((phases_h, union[0]), (phases_w, union[1]))
+                     for p in phases)
+  return (_forced_xla(backend) or features < _MIN_SPLIT_PHASE_FEATURES
+          or no_zero_taps)
 
 
 # --------------------------------------------------------------------------- #
@@ -653,10 +663,10 @@ def _phase_conv(
   taps_h, pads_h = phase_taps(kh, factor, top, zero_insert)
   taps_w, pads_w = phase_taps(kw, factor, left, zero_insert)
   phases_h, phases_w = _split_phases(taps_h, pads_h), _split_phases(taps_w, pads_w)
+  union = (taps_h.shape[1], taps_w.shape[1])
   if fuse_phases is None:
-    fuse_phases = _fuse_phases(kernel.shape[-1])
+    fuse_phases = _fuse_phases(kernel.shape[-1], phases_h, phases_w, union)
   if fuse_phases:
-    union = (taps_h.shape[1], taps_w.shape[1])
     fused = _fused_phase_kernel(kernel, phases_h, phases_w, union)
     y = conv2d(x, fused, 1, (pads_h, pads_w), inner_lowering, dtype)
     return depth_to_space(y, factor)
