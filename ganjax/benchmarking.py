@@ -44,6 +44,7 @@ def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
   config = config.copy_and_resolve_references()
   with config.unlocked():
     config.train.batch_size = batch_size
+    config.eval.every_steps = 0  # Timing the step alone: no evaluator to build.
   data = random_data(image_shape, max(1000, 4 * batch_size)) if image_shape else None
   with tempfile.TemporaryDirectory() as workdir:
     trainer = Trainer(config, Path(workdir), data=data)
