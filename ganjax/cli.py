@@ -103,11 +103,30 @@ def setup() -> None:
   """What every command does first: quiet library logs, compilation cache on."""
   from absl import logging
   logging.set_verbosity(logging.WARNING)
+  _report_library_warnings()
   logging.get_absl_handler().addFilter(_drop_orbax_tracebacks)
   sys.unraisablehook = _quiet_orbax_unraisable
   # ganjax has no coroutines of its own; these are orbax's abandoned reads.
   warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning)
   enable_compilation_cache()
+
+
+def _report_library_warnings() -> None:
+  """ganjax's own log records read like its errors: ``ganjax: warning: ...``.
+
+  Written through tqdm so they do not break a progress bar.
+  """
+  import logging as std_logging
+  import tqdm
+
+  class ConsoleHandler(std_logging.Handler):
+    def emit(self, record: std_logging.LogRecord) -> None:
+      tqdm.tqdm.write(f"ganjax: {record.levelname.lower()}: {record.getMessage()}",
+                      file=sys.stderr)
+
+  logger = std_logging.getLogger("ganjax")
+  logger.handlers = [ConsoleHandler()]
+  logger.propagate = False  # Not a second time in absl's format.
 
 
 def _drop_orbax_tracebacks(record) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import os
 import re
 import socket
@@ -21,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from absl import logging
 
 from ganjax.data import idx
 from ganjax.data.errors import DataError, describe_cause
 
+_LOG = logging.getLogger(__name__)
 _IDX_DIR_FLAG = "--config.data.idx_dir=DIR"
 # Bytes of image data hashed by dataset_fingerprint: enough to tell datasets
 # and orderings apart without hashing gigabytes on every checkpoint.
@@ -256,7 +257,7 @@ def _load_idx_dir(idx_dir: str, split: str) -> ImageDataset:
   if used_name != spec.name:
     # Deliberately not an error: the offline MNIST copy ships only the
     # test split, and training on it beats not training at all.
-    logging.warning(
+    _LOG.warning(
         "idx_dir %s holds no '%s' split; using its '%s' files (%d images)",
         directory, spec.name, used_name, len(images),
     )
