@@ -14,12 +14,13 @@ moved aside to ``checkpoints/unreadable-<step>-<time>/``, never deleted, so a
 later save of the same step does not collide with it.
 """
 
+import contextlib
 import dataclasses
 import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import jax
 import jax.numpy as jnp
@@ -75,14 +76,10 @@ class Checkpoints:
         max_to_keep=None if read_only else keep, create=not read_only,
         read_only=read_only, save_interval_steps=0 if read_only else 1,
         enable_async_checkpointing=async_save)
-    verbosity = logging.get_verbosity()
-    if read_only:  # orbax warns that a read-only manager is read-only.
-      logging.set_verbosity(logging.ERROR)
-    try:
+    # orbax warns that a read-only manager is read-only.
+    with _quiet_absl() if read_only else contextlib.nullcontext():
       self._manager = ocp.CheckpointManager(self.directory, options=options,
                                             item_names=("state", "meta"))
-    finally:
-      logging.set_verbosity(verbosity)
 
   def steps(self) -> list[int]:
     return list(self._manager.all_steps())
@@ -196,6 +193,17 @@ class Checkpoints:
     self._manager.close()
 
 
+@contextlib.contextmanager
+def _quiet_absl() -> Iterator[None]:
+  """Hides absl warnings (orbax's) inside the block."""
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(verbosity)
+
+
 def _first_line(error: BaseException) -> str:
   """The first line of the root cause: tensorstore's reason, not orbax's wrapper."""
   while error.__cause__ is not None:
@@ -219,7 +227,8 @@ def read_arrays(step_dir: Path) -> dict[str, np.ndarray]:
   by leaf and for inspection.
   """
   path = Path(step_dir).absolute() / "state"
-  with ocp.PyTreeCheckpointer() as checkpointer:
+  # orbax warns that the item has no metadata file of its own (its step has one).
+  with ocp.PyTreeCheckpointer() as checkpointer, _quiet_absl():
     structure = checkpointer.metadata(path).item_metadata.tree
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
                                 structure)
