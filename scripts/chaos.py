@@ -13,8 +13,8 @@ for bit, and so are the sample grids. Prints one summary line:
 
   kills=20 (startup 5, training 15) resumes=19 mismatching_leaves=0 mismatching_grids=0 seconds_lost=...
 
-(``resumes`` counts the runs that restored a checkpoint: a kill before the first
-checkpoint leaves nothing to resume from.) Exits with 1 on any mismatch, or when
+(``resumes`` counts the runs that got as far as restoring a checkpoint: the
+first run starts fresh, and a run killed in start-up may die before its restore.) Exits with 1 on any mismatch, or when
 the run finished before all kills were made (use more ``--steps``).
 
 Run:  python scripts/chaos.py [--kills 20] [--seed 0] [--steps 60]
