@@ -22,6 +22,7 @@ class StopRequest:
 
   def __init__(self, reached_preemption: Optional[Callable[[int], bool]] = None):
     self.signal: Optional[int] = None
+    self.preempted = False  # Another process was told to stop (multi-process).
     self._previous = {}
     self._reached_preemption = reached_preemption
 
@@ -51,11 +52,16 @@ class StopRequest:
 
   def should_stop(self, step: int) -> bool:
     """True when this process was signalled or (multi-process) any host was preempted."""
-    if self.signal is not None:
+    if self.signal is not None or self.preempted:
       return True
     if self._reached_preemption is not None and jax.process_count() > 1:
-      return self._reached_preemption(step)
-    return False
+      self.preempted = self._reached_preemption(step)
+    return self.preempted
+
+  @property
+  def requested(self) -> bool:
+    """The run was asked to stop before its last step (signal or preemption)."""
+    return self.signal is not None or self.preempted
 
   @property
   def exit_code(self) -> int:

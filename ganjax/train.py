@@ -279,7 +279,7 @@ class Trainer:
         self._save(state)
       self.checkpoints.wait()
       self.reporter.flush()
-      if stop.signal is not None:
+      if stop.requested:
         self._say(f"Stopped at step {state.step}; checkpoint saved in "
                   f"{self.checkpoints.directory / str(state.step)}. Resume with:\n  "
                   f"{resume_command()}")

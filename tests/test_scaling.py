@@ -1,8 +1,11 @@
 """One program on 1 device, 8 devices and 2 processes: same results, movable checkpoints."""
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -59,13 +62,17 @@ def test_eight_devices_match_one_device_then_resume_on_one(tmp_path, mnist_dir,
   _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
 
 
-def _launch_two_processes(workdir, data, steps, env, port):
+def _start_two_processes(workdir, data, steps, env, port, *extra):
   common = _args(workdir, data, steps, f"--coordinator_address=localhost:{port}",
-                 "--num_processes=2")
-  procs = [subprocess.Popen([sys.executable, "-m", "ganjax.main", *common,
-                             f"--process_id={i}"], cwd=REPO, env=_devices_env(env, 4),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-           for i in range(2)]
+                 "--num_processes=2", *extra)
+  return [subprocess.Popen([sys.executable, "-m", "ganjax.main", *common,
+                            f"--process_id={i}"], cwd=REPO, env=_devices_env(env, 4),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for i in range(2)]
+
+
+def _launch_two_processes(workdir, data, steps, env, port):
+  procs = _start_two_processes(workdir, data, steps, env, port)
   outputs = [p.communicate(timeout=900) for p in procs]
   for proc, (out, err) in zip(procs, outputs):
     assert proc.returncode == 0, out + err
@@ -82,6 +89,26 @@ def test_two_processes_train_checkpoint_and_resume(tmp_path, mnist_dir, ganjax_e
   # Only process 0 reports (gloo prints its own connection lines everywhere).
   assert "Resuming" not in out1 and "step 8:" not in out1
   _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
+
+
+def test_preempting_one_process_stops_both_at_the_same_step(tmp_path, mnist_dir,
+                                                            ganjax_env):
+  workdir = tmp_path / "run"
+  procs = _start_two_processes(workdir, mnist_dir, 100_000, ganjax_env, 12733,
+                               "--config.ckpt.every_steps=100000")
+  metrics = workdir / "metrics.jsonl"
+  deadline = time.monotonic() + 300
+  while not (metrics.exists() and metrics.stat().st_size > 0):
+    assert all(p.poll() is None for p in procs) and time.monotonic() < deadline
+    time.sleep(0.05)
+  procs[1].send_signal(signal.SIGTERM)  # Only the non-leading host is preempted.
+  (out0, err0), (out1, err1) = [p.communicate(timeout=300) for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], err0 + err1
+  saved = [int(p.name) for p in (workdir / "checkpoints").iterdir()]
+  assert len(saved) == 1  # One multi-host checkpoint, at the step both agreed on.
+  assert f"Stopped at step {saved[0]}; checkpoint saved" in out0
+  assert "Resume with:" in out0
+  assert json.loads(metrics.read_text().splitlines()[-1])["step"] == saved[0]
 
 
 def test_batch_must_divide_over_devices(tmp_path, mnist_dir, ganjax_env):
