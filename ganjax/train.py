@@ -339,8 +339,10 @@ class Trainer:
       return False
     self.reporter.scalars(step, scalars)
     if progress is not None:
-      progress.set_postfix({k: f"{scalars[k]:.3g}" for k in ("d_loss", "g_loss")}
-                           | {"img/s": f"{scalars['images_per_s']:.0f}"}, refresh=False)
+      postfix = {k: f"{scalars[k]:.3g}" for k in ("d_loss", "g_loss")}
+      if "images_per_s" in scalars:
+        postfix["img/s"] = f"{scalars['images_per_s']:.0f}"
+      progress.set_postfix(postfix, refresh=False)
     return True
 
   def _save(self, state: RunState) -> None:
@@ -420,14 +422,19 @@ class MetricsWindow:
     return bool(self._metrics)
 
   def close(self, step: int) -> dict[str, float]:
-    """Means over the window (one device->host transfer), throughput and ``finite``."""
+    """Means over the window (one device->host transfer), throughput and ``finite``.
+
+    ``images_per_s`` is left out when no step was timed yet (a window holding
+    only the compiling first step).
+    """
     fetched = jax.device_get(self._metrics)
     now = time.perf_counter()
     scalars = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]
                if k != "finite"}
     scalars["finite"] = bool(all(m["finite"] for m in fetched))
-    scalars["images_per_s"] = ((step - self._since_step) * self._batch_size
-                               / max(now - self._since, 1e-9))
+    if self.timed and step > self._since_step:
+      scalars["images_per_s"] = ((step - self._since_step) * self._batch_size
+                                 / max(now - self._since, 1e-9))
     self._metrics, self._since, self._since_step = [], now, step
     return scalars
 
