@@ -23,12 +23,12 @@ import tqdm
 from absl import logging
 
 from ganjax import config as config_lib
-from ganjax import images, reporting, sampling, sharding
+from ganjax import images, losses, reporting, sampling, sharding
 from ganjax.checkpointing import Checkpoints
 from ganjax.data import examples as data_examples
 from ganjax.data.pipeline import batch_indices, gather_batch
 from ganjax.errors import UserError
-from ganjax.models import GanModel, build_model
+from ganjax.models import GanModel, build_model, check_model_options
 from ganjax.optimizers import build_optimizer
 from ganjax.stopping import StopRequest
 from ganjax.train_step import StepSpec, TrainState, create_train_states, train_step
@@ -76,6 +76,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> int:
     UserError: bad config, data, workdir or checkpoint (one clear sentence).
   """
   config_lib.validate(config)
+  check_choices(config)
   workdir = _prepare_workdir(Path(workdir))
   config_lib.check_resumable(config_lib.load_saved(workdir), config, workdir)
   trainer = Trainer(config, workdir)
@@ -83,6 +84,23 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> int:
     return trainer.train()
   finally:
     trainer.close()
+
+
+def check_choices(config: ml_collections.ConfigDict) -> None:
+  """Fails fast, before any data is loaded, on a model, loss or optimizer no run has.
+
+  Raises:
+    UserError: an unknown name or option.
+  """
+  try:
+    check_model_options(config.model.name, _model_options(config.model))
+  except ValueError as e:
+    raise UserError(str(e)) from e
+  if config.loss.adversarial not in losses.ADVERSARIAL_LOSSES:
+    raise UserError(f"unknown loss.adversarial {config.loss.adversarial!r}; choose one "
+                    f"of {sorted(losses.ADVERSARIAL_LOSSES)}")
+  _optimizer(config.optim.g)
+  _optimizer(config.optim.d)
 
 
 def _prepare_workdir(workdir: Path) -> Path:
@@ -108,11 +126,14 @@ def load_examples(data: ml_collections.ConfigDict):
   return data_examples.load_examples(data)
 
 
+def _model_options(model: ml_collections.ConfigDict) -> dict[str, Any]:
+  return {k: v for k, v in model.items() if k != "name"}
+
+
 def model_from_config(model: ml_collections.ConfigDict, image_shape, num_classes
                       ) -> GanModel:
-  options = {k: v for k, v in model.items() if k != "name"}
   try:
-    return build_model(model.name, image_shape, num_classes, **options)
+    return build_model(model.name, image_shape, num_classes, **_model_options(model))
   except ValueError as e:
     raise UserError(str(e)) from e
 

@@ -47,6 +47,9 @@ def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env):
     ("--config.train.steps=abc", "invalid literal"),
     ("--config.train.batch_size=0", "train.batch_size must be a positive integer"),
     ("--config.model.name=nope", "unknown model.name"),
+    ("--config.loss.adversarial=wgan", "unknown loss.adversarial"),
+    ("--config.optim.g.name=lion", "unknown optimizer 'lion'"),
+    ("--config.optim.d.learning_rate=-0.1", "learning_rate must be positive"),
 ])
 def test_bad_config_is_one_line_error(tmp_path, mnist_dir, ganjax_env, override, message):
   result = run_command("ganjax.main", train_args(tmp_path / "run", mnist_dir, override),
@@ -54,6 +57,16 @@ def test_bad_config_is_one_line_error(tmp_path, mnist_dir, ganjax_env, override,
   assert result.returncode == 2
   assert message in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_config_mistakes_are_reported_before_any_data_is_loaded(tmp_path, ganjax_env):
+  # With the data missing too, the config mistake is what the user hears of first.
+  result = run_command("ganjax.main", train_args(
+      tmp_path / "run", tmp_path / "no-data", "--config.loss.adversarial=wgan"),
+      ganjax_env, check=False)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      "ganjax: error: unknown loss.adversarial 'wgan'")
 
 
 def test_missing_or_corrupt_idx_files(tmp_path, ganjax_env):

@@ -8,6 +8,7 @@ families: adding a family means adding a builder here, not a second trainer.
 """
 
 import dataclasses
+import inspect
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -155,6 +156,19 @@ MODELS: dict[str, Callable[..., GanModel]] = {
 }
 
 
+def check_model_options(name: str, options: dict[str, Any]) -> None:
+  """Raises ValueError unless ``name`` is registered and takes ``options``.
+
+  Cheap (no module is built): commands call it before loading any data.
+  """
+  if name not in MODELS:
+    raise ValueError(f"unknown model.name {name!r}; choose one of {sorted(MODELS)}")
+  try:
+    inspect.signature(MODELS[name]).bind(None, None, **options)
+  except TypeError as e:
+    raise ValueError(f"model {name!r} does not take these options: {e}") from None
+
+
 def build_model(name: str, image_shape: tuple[int, int, int],
                 num_classes: int | None, **kwargs: Any) -> GanModel:
   """Builds the registered model ``name`` for images of ``image_shape`` (H, W, C).
@@ -162,9 +176,5 @@ def build_model(name: str, image_shape: tuple[int, int, int],
   Raises:
     ValueError: unknown name, unknown keyword or data the model cannot handle.
   """
-  if name not in MODELS:
-    raise ValueError(f"unknown model.name {name!r}; choose one of {sorted(MODELS)}")
-  try:
-    return MODELS[name](tuple(image_shape), num_classes, **kwargs)
-  except TypeError as e:
-    raise ValueError(f"model {name!r} does not take these options: {e}") from None
+  check_model_options(name, kwargs)
+  return MODELS[name](tuple(image_shape), num_classes, **kwargs)
