@@ -30,10 +30,10 @@ def random_data(shape: tuple[int, int, int], num: int = 1000, num_classes: int =
 def _timed_step(trainer: Trainer, state: RunState) -> tuple[RunState, float, float]:
   """One blocking step; returns the state, its wall time and its input-making time."""
   start = time.perf_counter()
-  indices = trainer.indices(state.step)
-  jax.block_until_ready(indices)
+  step_input = trainer.step_input(state.step)
+  jax.block_until_ready(step_input)
   input_s = time.perf_counter() - start
-  state, metrics = trainer.train_one_step(state, indices)
+  state, metrics = trainer.train_one_step(state, step_input)
   jax.block_until_ready(metrics)
   return state, time.perf_counter() - start, input_s
 

@@ -48,6 +48,9 @@ def default_config() -> ml_collections.ConfigDict:
       patch_size=32,
       patch_stride=config_dict.placeholder(int),    # default patch_size // 4
       photo_scale=0.5,
+      # Datasets up to this size stay on every device (batches gathered inside the
+      # step); larger ones stay in host memory and each step sends its batch.
+      device_budget_mb=1024,
   ))
   c.model = ml_collections.ConfigDict(dict(
       name="seed", noise_dim=100, dropout_rate=0.4, g_features=256, d_features=64,

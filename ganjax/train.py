@@ -26,7 +26,8 @@ from ganjax import config as config_lib
 from ganjax import images, losses, reporting, sampling, sharding
 from ganjax.checkpointing import Checkpoints
 from ganjax.data import examples as data_examples
-from ganjax.data.pipeline import batch_indices, gather_batch
+from ganjax.data.pipeline import (batch_indices, dataset_megabytes, gather_rows,
+                                  take_rows, to_model_batch)
 from ganjax.errors import UserError
 from ganjax.models import GanModel, build_model, check_model_options
 from ganjax.optimizers import build_optimizer
@@ -41,16 +42,23 @@ class NonFiniteError(UserError):
   exit_code = EXIT_NON_FINITE
 
 
-def step_on_examples(g_state: TrainState, d_state: TrainState, rng: jax.Array,
-                     examples: dict[str, jax.Array], indices: jax.Array, *,
-                     spec: StepSpec) -> tuple[TrainState, TrainState, dict]:
-  """Gathers the batch from device-resident ``examples`` and trains one step.
+def step_on_rows(g_state: TrainState, d_state: TrainState, rng: jax.Array,
+                 rows: dict[str, jax.Array], *, spec: StepSpec
+                 ) -> tuple[TrainState, TrainState, dict]:
+  """Trains one step on a batch of raw rows (uint8 images, integer labels).
 
   The step key is ``fold_in(rng, step)``: nothing random comes from the host.
   """
-  batch = gather_batch(examples, indices, spec.model.pixel_range)
+  batch = to_model_batch(rows, spec.model.pixel_range)
   key = jax.random.fold_in(rng, g_state.step)
   return train_step(g_state, d_state, batch, key, spec=spec)
+
+
+def step_on_examples(g_state: TrainState, d_state: TrainState, rng: jax.Array,
+                     examples: dict[str, jax.Array], indices: jax.Array, *,
+                     spec: StepSpec) -> tuple[TrainState, TrainState, dict]:
+  """Gathers rows ``indices`` of device-resident ``examples`` and trains one step."""
+  return step_on_rows(g_state, d_state, rng, gather_rows(examples, indices), spec=spec)
 
 
 @dataclasses.dataclass
@@ -204,7 +212,9 @@ class Trainer:
     self.num_examples = len(self.dataset.images)
     self.batch_spec = batch_spec(examples)
     self._init = state_initializer(self.model, config.optim, self.batch_spec, config.seed)
-    self.examples = sharding.put_replicated(examples, self.mesh)
+    self.examples_on_device = self._fits_on_devices(examples)
+    self.examples = (sharding.put_replicated(examples, self.mesh)
+                     if self.examples_on_device else examples)
     self._compile()
     self.checkpoints = Checkpoints(workdir / "checkpoints", config.ckpt.keep,
                                    async_save=config.ckpt.async_save)
@@ -232,13 +242,25 @@ class Trainer:
         seed=self.config.seed, mesh=self.mesh, batch_size=ev.batch_size,
         num_reference=ev.num_reference)
 
+  def _fits_on_devices(self, examples: dict[str, np.ndarray]) -> bool:
+    """Whether the dataset stays on the devices (``data.device_budget_mb``)."""
+    size, budget = dataset_megabytes(examples), self.config.data.device_budget_mb
+    if size <= budget:
+      return True
+    self._say(f"The dataset ({size:,.0f} MB) is larger than data.device_budget_mb="
+              f"{budget}: it stays in host memory and each step sends its batch.")
+    return False
+
   def _compile(self) -> None:
     replicated = sharding.replicated(self.mesh)
     self._init_jit = jax.jit(self._init, out_shardings=replicated)
+    # The batch input (indices into device-resident examples, or the rows
+    # themselves) is split over the devices; everything else is replicated.
+    step_fn, inputs = ((step_on_examples, (replicated,)) if self.examples_on_device
+                       else (step_on_rows, ()))
     self._step_jit = jax.jit(
-        functools.partial(step_on_examples, spec=self.spec),
-        in_shardings=(replicated, replicated, replicated, replicated,
-                      sharding.batch_sharded(self.mesh)),
+        functools.partial(step_fn, spec=self.spec),
+        in_shardings=(replicated,) * 3 + inputs + (sharding.batch_sharded(self.mesh),),
         out_shardings=replicated, donate_argnums=(0, 1))
     self._generate_jit = jax.jit(sampling.generate, out_shardings=replicated)
 
@@ -276,11 +298,18 @@ class Trainer:
     if self.is_lead:
       tqdm.tqdm.write(f"ganjax: warning: {message}", file=sys.stderr)
 
-  def indices(self, step: int) -> jax.Array:
-    rows = batch_indices(self.config.seed, step, self.config.train.batch_size,
-                         self.num_examples)
-    return sharding.global_batch(rows[sharding.process_slice(len(rows))], self.mesh,
-                                 len(rows))
+  def step_input(self, step: int) -> Any:
+    """The global batch input of ``step``, of which this process feeds its rows.
+
+    Indices into the device-resident examples, or (dataset in host memory) the
+    rows themselves.
+    """
+    indices = batch_indices(self.config.seed, step, self.config.train.batch_size,
+                            self.num_examples)
+    mine = indices[sharding.process_slice(len(indices))]
+    if not self.examples_on_device:
+      mine = take_rows(self.examples, mine)
+    return sharding.global_batch(mine, self.mesh, len(indices))
 
   def train(self) -> int:
     state = self.restore_or_init()
@@ -317,7 +346,7 @@ class Trainer:
     with progress:
       while state.step < total and not stop.should_stop(state.step):
         state = self._inject_faults(state)
-        state, metrics = self.train_one_step(state, self.indices(state.step))
+        state, metrics = self.train_one_step(state, self.step_input(state.step))
         window.add(metrics)
         progress.update(1)
         if not window.timed:
@@ -325,10 +354,11 @@ class Trainer:
         state = self._hooks(state, window, progress)
     return state, window
 
-  def train_one_step(self, state: RunState, indices: jax.Array
+  def train_one_step(self, state: RunState, step_input: Any
                      ) -> tuple[RunState, dict[str, jax.Array]]:
-    """The jitted step on the batch ``indices`` (states are donated)."""
-    g, d, metrics = self._step_jit(state.g, state.d, state.rng, self.examples, indices)
+    """The jitted step on :meth:`step_input`'s batch (states are donated)."""
+    examples = (self.examples,) if self.examples_on_device else ()
+    g, d, metrics = self._step_jit(state.g, state.d, state.rng, *examples, step_input)
     return dataclasses.replace(state, g=g, d=d), metrics
 
   def _hooks(self, state: RunState, window: "MetricsWindow",

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_command, train_args
+from ganjax.checkpointing import mismatching_leaves, read_arrays
 
 
 def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env):
@@ -57,6 +58,19 @@ def test_bad_config_is_one_line_error(tmp_path, mnist_dir, ganjax_env, override,
   assert result.returncode == 2
   assert message in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_dataset_in_host_memory_trains_bit_identically(tmp_path, mnist_dir, ganjax_env):
+  common = ["--config.train.steps=4", "--config.ckpt.every_steps=4",
+            "--config.samples.every_steps=4"]
+  run_command("ganjax.main", train_args(tmp_path / "device", mnist_dir, *common),
+              ganjax_env)
+  host = run_command("ganjax.main", train_args(
+      tmp_path / "host", mnist_dir, *common, "--config.data.device_budget_mb=0"),
+      ganjax_env)
+  assert "stays in host memory" in host.stdout
+  assert mismatching_leaves(read_arrays(tmp_path / "host" / "checkpoints" / "4"),
+                            read_arrays(tmp_path / "device" / "checkpoints" / "4")) == []
 
 
 def test_config_mistakes_are_reported_before_any_data_is_loaded(tmp_path, ganjax_env):

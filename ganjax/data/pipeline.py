@@ -6,9 +6,13 @@ examples in the permutation drawn from ``(seed, e)``, and step ``s`` takes the
 epoch is skipped). A resumed run therefore sees exactly the batches an
 uninterrupted run would, with nothing to save.
 
-A dataset that fits stays on the devices as uint8; each step sends only the
-batch's indices, and the jitted step gathers and normalises (see
-:func:`gather_batch`), so the input pipeline never makes the step wait.
+A dataset that fits (``data.device_budget_mb``) stays on the devices as uint8;
+each step sends only the batch's indices, and the jitted step gathers and
+normalises (see :func:`gather_rows`), so the input pipeline never makes the step
+wait. A larger dataset stays in host memory: each process gathers its rows of
+the batch there (:func:`take_rows`) and sends them as uint8, while the device is
+still busy with the previous step (JAX dispatches asynchronously); the step only
+normalises (:func:`to_model_batch`). Both paths give bit-identical batches.
 """
 
 import functools
@@ -50,15 +54,25 @@ def to_pixel_range(images: jax.Array, pixel_range: tuple[float, float]) -> jax.A
   return images.astype(jnp.float32) * ((high - low) / 255.0) + low
 
 
-def gather_batch(examples: Mapping[str, jax.Array], indices: jax.Array,
-                 pixel_range: tuple[float, float]) -> dict[str, jax.Array]:
-  """Rows ``indices`` of every array of ``examples``, images normalised.
+def dataset_megabytes(examples: Mapping[str, np.ndarray]) -> float:
+  """Size of ``examples`` as held on one device (every array, every row)."""
+  return sum(np.asarray(v).nbytes for v in examples.values()) / 2**20
 
-  ``examples`` holds uint8 images under ``image`` (and ``input`` for paired data)
-  and integer ``label``s; runs inside the jitted step.
-  """
-  batch = {}
-  for name, values in examples.items():
-    rows = jnp.take(values, indices, axis=0)
-    batch[name] = to_pixel_range(rows, pixel_range) if values.dtype == jnp.uint8 else rows
-  return batch
+
+def take_rows(examples: Mapping[str, np.ndarray], indices: np.ndarray
+              ) -> dict[str, np.ndarray]:
+  """Rows ``indices`` of every host array of ``examples`` (still uint8 images)."""
+  return {name: np.take(values, indices, axis=0) for name, values in examples.items()}
+
+
+def to_model_batch(rows: Mapping[str, jax.Array], pixel_range: tuple[float, float]
+                   ) -> dict[str, jax.Array]:
+  """uint8 images (``image``, ``input``) to ``pixel_range``; labels unchanged."""
+  return {name: to_pixel_range(values, pixel_range) if values.dtype == jnp.uint8
+          else values for name, values in rows.items()}
+
+
+def gather_rows(examples: Mapping[str, jax.Array], indices: jax.Array
+                ) -> dict[str, jax.Array]:
+  """Rows ``indices`` of every array of ``examples``, inside the jitted step."""
+  return {name: jnp.take(values, indices, axis=0) for name, values in examples.items()}
