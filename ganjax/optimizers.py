@@ -3,15 +3,15 @@
 import optax
 
 
-def build_optimizer(name: str = "adam", learning_rate: float = 2e-4, b1: float = 0.9,
-                    b2: float = 0.999, eps: float = 1e-7,
+def build_optimizer(name: str = "adam", learning_rate: float | optax.Schedule = 2e-4,
+                    b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7,
                     weight_decay: float = 0.0) -> optax.GradientTransformation:
   """An optax optimizer; ``eps`` defaults to Keras' 1e-7, which the seed used.
 
   Raises:
     ValueError: for an unknown optimizer name or a learning rate that is not positive.
   """
-  if not learning_rate > 0:
+  if isinstance(learning_rate, (int, float)) and not learning_rate > 0:
     raise ValueError(f"learning_rate must be positive, not {learning_rate}")
   if name == "adam":
     return optax.adam(learning_rate, b1=b1, b2=b2, eps=eps)
