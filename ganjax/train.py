@@ -10,7 +10,9 @@ uninterrupted one.
 
 import dataclasses
 import functools
+import os
 import shlex
+import socket
 import sys
 import time
 from pathlib import Path
@@ -113,7 +115,8 @@ def check_choices(config: ml_collections.ConfigDict) -> None:
 
 def _prepare_workdir(workdir: Path) -> Path:
   workdir = workdir.expanduser().absolute()
-  probe = workdir / ".write-test"
+  # One probe per process: the processes of a multi-host run share the workdir.
+  probe = workdir / f".write-test-{socket.gethostname()}-{os.getpid()}"
   try:
     workdir.mkdir(parents=True, exist_ok=True)
     probe.write_text("")
@@ -226,7 +229,13 @@ class Trainer:
                                      self.dataset.num_classes, examples)
 
   def _periodic_evaluator(self, examples: dict[str, np.ndarray]):
-    """FID & co. every ``eval.every_steps``, when a domain classifier exists."""
+    """FID & co. every ``eval.every_steps``, when a domain classifier exists.
+
+    With several processes every process builds it (the classifier is read
+    through orbax, whose barriers need all processes) but only the lead runs it,
+    on its own devices and its copy of the replicated generator
+    (:func:`_process_local`); the others wait for it at the next step.
+    """
     ev = self.config.eval
     if not ev.every_steps or self.model.condition == "image":
       return None
@@ -239,8 +248,8 @@ class Trainer:
       return None
     return periodic.PeriodicEvaluator(
         self.model, directory, examples, num_samples=ev.num_samples,
-        seed=self.config.seed, mesh=self.mesh, batch_size=ev.batch_size,
-        num_reference=ev.num_reference)
+        seed=self.config.seed, mesh=self.mesh if jax.process_count() == 1 else None,
+        batch_size=ev.batch_size, num_reference=ev.num_reference)
 
   def _fits_on_devices(self, examples: dict[str, np.ndarray]) -> bool:
     """Whether the dataset stays on the devices (``data.device_budget_mb``)."""
@@ -371,9 +380,10 @@ class Trainer:
       return self._rollback(state, step)
     if step % self.config.samples.every_steps == 0:
       self.write_grid(state, step)
-    if self.evaluator is not None and step % self.config.eval.every_steps == 0:
+    if (self.evaluator is not None and self.is_lead
+        and step % self.config.eval.every_steps == 0):
       start = time.perf_counter()
-      scores = self.evaluator(state.g, step)
+      scores = self.evaluator(_process_local(state.g), step)
       seconds = time.perf_counter() - start
       window.exclude(seconds)  # images_per_s measures training alone
       self.reporter.scalars(step, {**{f"eval/{k}": v for k, v in scores.items()},
@@ -488,6 +498,13 @@ class MetricsWindow:
                                  / max(now - self._since, 1e-9))
     self._metrics, self._since, self._since_step = [], now, step
     return scalars
+
+
+def _process_local(tree: Any) -> Any:
+  """This process's copy of a replicated pytree (itself with a single process)."""
+  if jax.process_count() == 1:
+    return tree
+  return jax.tree.map(lambda x: x.addressable_data(0), tree)
 
 
 def resume_command() -> str:

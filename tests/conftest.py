@@ -29,12 +29,39 @@ def compilation_cache(tmp_path_factory) -> Path:
   return tmp_path_factory.mktemp("xla-cache")
 
 
-@pytest.fixture
-def ganjax_env(compilation_cache) -> dict[str, str]:
+@pytest.fixture(scope="session")
+def session_env(compilation_cache, tmp_path_factory) -> dict[str, str]:
+  """The environment of every command the tests start.
+
+  One persistent XLA cache, and no domain classifier unless a test names one: a
+  classifier in the user's own ~/.cache would otherwise switch on periodic
+  evaluation in every training run.
+  """
   env = dict(os.environ)
   env["GANJAX_COMPILATION_CACHE"] = str(compilation_cache)
+  env["GANJAX_CLASSIFIERS"] = str(tmp_path_factory.mktemp("no-classifiers"))
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   return env
+
+
+@pytest.fixture
+def ganjax_env(session_env) -> dict[str, str]:
+  return dict(session_env)
+
+
+#: Optimizer steps of the tests' domain classifier (~98% on held-out digits).
+CLASSIFIER_STEPS = 300
+
+
+@pytest.fixture(scope="session")
+def classifier_dir(tmp_path_factory, mnist_dir, session_env) -> Path:
+  """A domain classifier trained by the command (short: 300 steps of 64 digits)."""
+  directory = tmp_path_factory.mktemp("classifier") / "mnist"
+  result = run_command("ganjax.classifier", [
+      "--dataset", "mnist", "--idx_dir", str(mnist_dir), "--workdir", str(directory),
+      "--steps", str(CLASSIFIER_STEPS), "--batch_size", "64"], session_env)
+  assert "Held-out accuracy" in result.stdout
+  return directory
 
 
 def run_command(module: str, args: list[str], env: dict[str, str],

@@ -40,9 +40,8 @@ def _grid_cells(path, size=28, padding=2, scale=1):
 
 
 @pytest.fixture(scope="module")
-def cgan_run(tmp_path_factory, mnist_dir, compilation_cache):
-  import os
-  env = dict(os.environ, GANJAX_COMPILATION_CACHE=str(compilation_cache))
+def cgan_run(tmp_path_factory, mnist_dir, session_env):
+  env = session_env
   workdir = tmp_path_factory.mktemp("cgan") / "run"
   start = time.perf_counter()
   run_command("ganjax.main", [
@@ -94,9 +93,8 @@ def test_cgan_grid_and_sample_command(cgan_run, ganjax_env, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def pix2pix_run(tmp_path_factory, mnist_dir, compilation_cache):
-  import os
-  env = dict(os.environ, GANJAX_COMPILATION_CACHE=str(compilation_cache))
+def pix2pix_run(tmp_path_factory, mnist_dir, session_env):
+  env = session_env
   workdir = tmp_path_factory.mktemp("pix2pix") / "run"
   start = time.perf_counter()
   run_command("ganjax.main", [

@@ -24,26 +24,11 @@ from ganjax.train_step import create_train_states
 
 #: Held-out accuracy the short test classifier must reach (2,000 real digits).
 ACCURACY_FLOOR = 0.95
-CLASSIFIER_STEPS = 300
 
 
 @pytest.fixture(scope="module")
 def mnist(mnist_dir):
   return load_dataset("mnist", "test", idx_dir=str(mnist_dir))
-
-
-@pytest.fixture(scope="module")
-def classifier_dir(tmp_path_factory, mnist_dir, compilation_cache):
-  """A classifier trained by the command (short: 300 steps of 64 digits)."""
-  import os
-  env = dict(os.environ, GANJAX_COMPILATION_CACHE=str(compilation_cache),
-             TF_CPP_MIN_LOG_LEVEL="2")
-  directory = tmp_path_factory.mktemp("classifier") / "mnist"
-  result = run_command("ganjax.classifier", [
-      "--dataset", "mnist", "--idx_dir", str(mnist_dir), "--workdir", str(directory),
-      "--steps", str(CLASSIFIER_STEPS), "--batch_size", "64"], env)
-  assert "Held-out accuracy" in result.stdout
-  return directory
 
 
 @pytest.fixture(scope="module")

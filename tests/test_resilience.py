@@ -48,13 +48,10 @@ def _metric_steps(workdir: Path) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def straight_run(tmp_path_factory, mnist_dir, compilation_cache) -> Path:
+def straight_run(tmp_path_factory, mnist_dir, session_env) -> Path:
   """An uninterrupted 12-step run: the reference the other runs must reproduce."""
-  from conftest import ganjax_env as _  # noqa: F401  (documentation only)
-  import os
-  env = dict(os.environ, GANJAX_COMPILATION_CACHE=str(compilation_cache))
   workdir = tmp_path_factory.mktemp("straight") / "run"
-  run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_12), env)
+  run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_12), session_env)
   return workdir
 
 

@@ -1,7 +1,6 @@
 """One program on 1 device, 8 devices and 2 processes: same results, movable checkpoints."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -43,10 +42,9 @@ def _assert_close(a_dir, b_dir, rtol=2e-4, atol=2e-5):
 
 
 @pytest.fixture(scope="module")
-def one_device_run(tmp_path_factory, mnist_dir, compilation_cache):
+def one_device_run(tmp_path_factory, mnist_dir, session_env):
   workdir = tmp_path_factory.mktemp("one") / "run"
-  env = dict(os.environ, GANJAX_COMPILATION_CACHE=str(compilation_cache))
-  run_command("ganjax.main", _args(workdir, mnist_dir, 8), _devices_env(env, 1))
+  run_command("ganjax.main", _args(workdir, mnist_dir, 8), _devices_env(session_env, 1))
   return workdir
 
 
@@ -71,8 +69,8 @@ def _start_two_processes(workdir, data, steps, env, port, *extra):
           for i in range(2)]
 
 
-def _launch_two_processes(workdir, data, steps, env, port):
-  procs = _start_two_processes(workdir, data, steps, env, port)
+def _launch_two_processes(workdir, data, steps, env, port, *extra):
+  procs = _start_two_processes(workdir, data, steps, env, port, *extra)
   outputs = [p.communicate(timeout=900) for p in procs]
   for proc, (out, err) in zip(procs, outputs):
     assert proc.returncode == 0, out + err
@@ -80,14 +78,21 @@ def _launch_two_processes(workdir, data, steps, env, port):
 
 
 def test_two_processes_train_checkpoint_and_resume(tmp_path, mnist_dir, ganjax_env,
-                                                   one_device_run):
+                                                   one_device_run, classifier_dir):
   workdir = tmp_path / "run"
   _launch_two_processes(workdir, mnist_dir, 4, ganjax_env, 12731)
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["4"]
-  (out0, _), (out1, _) = _launch_two_processes(workdir, mnist_dir, 8, ganjax_env, 12732)
+  # The resumed run also evaluates (FID & co.) at step 8, which only process 0 does.
+  (out0, _), (out1, _) = _launch_two_processes(
+      workdir, mnist_dir, 8, ganjax_env, 12732,
+      f"--config.eval.classifier_dir={classifier_dir}", "--config.eval.every_steps=8",
+      "--config.eval.num_samples=200", "--config.eval.batch_size=100",
+      "--config.eval.num_reference=1000")
   assert "Resuming from checkpoint at step 4" in out0
   # Only process 0 reports (gloo prints its own connection lines everywhere).
   assert "Resuming" not in out1 and "step 8:" not in out1
+  records = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
+  assert [r["step"] for r in records if "eval/fid" in r] == [8]
   _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
 
 
