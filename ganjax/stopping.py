@@ -52,7 +52,7 @@ class StopRequest:
 
   def should_stop(self, step: int) -> bool:
     """True when this process was signalled or (multi-process) any host was preempted."""
-    if self.signal is not None or self.preempted:
+    if self.requested:
       return True
     if self._reached_preemption is not None and jax.process_count() > 1:
       self.preempted = self._reached_preemption(step)

@@ -14,8 +14,9 @@ for bit, and so are the sample grids. Prints one summary line:
   kills=20 (startup 5, training 15) resumes=19 mismatching_leaves=0 mismatching_grids=0 seconds_lost=...
 
 (``resumes`` counts the runs that got as far as restoring a checkpoint: the
-first run starts fresh, and a run killed in start-up may die before its restore.) Exits with 1 on any mismatch, or when
-the run finished before all kills were made (use more ``--steps``).
+first run starts fresh, and a run killed in start-up may die before its
+restore.) Exits with 1 on any mismatch, or when the run finished before all
+kills were made (use more ``--steps``).
 
 Run:  python scripts/chaos.py [--kills 20] [--seed 0] [--steps 60]
 """
@@ -57,9 +58,10 @@ class Attempt:
 
   def __init__(self, cmd: list[str]):
     self.started = time.monotonic()
-    self.first_step = threading.Event()
     self.resumed = False
-    self.step = -1
+    self.stepping = False  # Printed "First step": start-up and restore are over.
+    self.step = -1  # The last step it logged (log.every_steps=1).
+    self._ended = False  # Its output is closed.
     self._progress = threading.Condition()
     self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True)
@@ -68,30 +70,30 @@ class Attempt:
 
   def _read(self) -> None:
     for line in self.proc.stdout:
-      if line.startswith("Resuming from checkpoint"):
-        self.resumed = True
-      elif line.startswith("First step"):
-        self.first_step.set()
-      elif line.startswith("step "):  # "step 12: d_fake=..." (log.every_steps=1)
-        with self._progress:
+      with self._progress:
+        if line.startswith("Resuming from checkpoint"):
+          self.resumed = True
+        elif line.startswith("First step"):
+          self.stepping = True
+        elif line.startswith("step "):  # "step 12: d_fake=..."
           self.step = int(line.split()[1].rstrip(":"))
-          self._progress.notify_all()
+        self._progress.notify_all()
     with self._progress:
+      self._ended = True
       self._progress.notify_all()
 
-  def wait_for_step(self, step: int) -> bool:
-    """Waits until the run reports ``step`` (or later); False when it ended first."""
+  def _wait_until(self, reached) -> bool:
+    """Waits until ``reached()``; False when the run's output ended first."""
     with self._progress:
-      return self._progress.wait_for(
-          lambda: self.step >= step or self.proc.poll() is not None) and \
-          self.step >= step
+      self._progress.wait_for(lambda: reached() or self._ended)
+      return reached()
 
   def wait_for_first_step(self) -> bool:
-    """False when the process ended without reaching a step."""
-    while not self.first_step.wait(0.01):
-      if self.proc.poll() is not None:
-        return False
-    return True
+    return self._wait_until(lambda: self.stepping)
+
+  def wait_for_step(self, step: int) -> bool:
+    """Waits until the run reports ``step`` (or later)."""
+    return self._wait_until(lambda: self.step >= step)
 
   def wait(self) -> int:
     code = self.proc.wait()
