@@ -79,3 +79,35 @@ def train_args(workdir: Path, data_dir: Path, *extra: str,
                config: str = "experiments/mnist.py") -> list[str]:
   return ["--config", config, "--workdir", str(workdir),
           f"--config.data.idx_dir={data_dir}", *TINY_SEED, *extra]
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+  """sha256 of every file under ``root`` by relative path (directories as 'dir').
+
+  Two digests are equal when nothing under ``root`` was created, removed or changed.
+  """
+  import hashlib
+  root = Path(root)
+  if not root.exists():
+    return {}
+  digest = {}
+  for path in sorted(root.rglob("*")):
+    name = str(path.relative_to(root))
+    digest[name] = ("dir" if path.is_dir() and not path.is_symlink()
+                    else hashlib.sha256(path.read_bytes()).hexdigest())
+  return digest
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *fragments: str,
+                      code: int = 2) -> str:
+  """A user mistake: exit ``code``, no traceback, one ``ganjax: error:`` line naming it.
+
+  Returns that line.
+  """
+  assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+  assert "Traceback" not in result.stderr + result.stdout, result.stderr
+  errors = [line for line in result.stderr.splitlines() if line.startswith("ganjax: error:")]
+  assert len(errors) == 1, result.stderr
+  for fragment in fragments:
+    assert fragment in errors[0], (fragment, errors[0])
+  return errors[0]
