@@ -8,10 +8,15 @@ when the save is complete, so an interrupted save never looks like a checkpoint.
 
 Restore walks from the newest checkpoint to the oldest and takes the first that
 reads back completely and matches its fingerprint (silent corruption, such as a
-flipped or zeroed block, does not always make orbax fail). An unreadable one,
-and a step directory orbax does not recognise (it lost its commit marker), is
-moved aside to ``checkpoints/unreadable-<step>-<time>/``, never deleted, so a
-later save of the same step does not collide with it.
+flipped or zeroed block, does not always make orbax fail). Only a checkpoint
+proven damaged is passed over: one whose files do not read back or whose
+contents do not match its fingerprint, and a step directory orbax does not
+recognise (it lost its commit marker). It is moved aside to
+``checkpoints/unreadable-<step>-<time>/``, never deleted, so a later save of the
+same step does not collide with it. A checkpoint that reads back but does not
+fit the run (another model, image shape, data or schema version) is not damage:
+:class:`IncompatibleCheckpointError` stops the run and nothing is moved. Neither
+is an interrupt that cut a read short (see :func:`ganjax.stopping.interrupt_in`).
 """
 
 import contextlib
@@ -29,10 +34,19 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from ganjax.errors import UserError
+from ganjax.stopping import interrupt_in
+
+#: Version of what a checkpoint holds (the ``state`` tree and the ``meta`` keys).
+#: Raise it when either changes; a newer checkpoint is refused, never moved aside.
+SCHEMA_VERSION = 1
 
 
 class CheckpointWriteError(UserError):
   """A checkpoint could not be written (disk full, permissions...)."""
+
+
+class IncompatibleCheckpointError(UserError):
+  """An intact checkpoint that does not fit the current run; nothing is changed."""
 
 
 @jax.jit
@@ -101,7 +115,7 @@ class Checkpoints:
     Raises:
       CheckpointWriteError: the previous or this save failed.
     """
-    meta = {**meta, "fingerprint": fingerprint(state)}
+    meta = {**meta, "schema": SCHEMA_VERSION, "fingerprint": fingerprint(state)}
     # A failure of the previous (background) save surfaces here: name its step.
     failing = self._pending_step if self._pending_step is not None else step
     try:
@@ -138,21 +152,30 @@ class Checkpoints:
         ``jax.eval_shape``; restored arrays get these shardings (so a checkpoint
         written on 8 devices restores on 1).
       check_meta: called with a checkpoint's metadata before its state is read;
-        it raises (e.g. for an incompatible config) to stop the restore.
+        it raises (e.g. for an incompatible config or other data) to stop the
+        restore.
 
     Returns:
       None when there is no good checkpoint; ``last_skipped`` then says why.
+
+    Raises:
+      IncompatibleCheckpointError: the newest intact checkpoint does not fit
+        ``abstract_state`` (or was written by a newer ganjax).
+      KeyboardInterrupt: an interrupt arrived during the restore.
     """
     self.last_skipped = [f"{name} (incomplete: no commit marker)"
                          for name in self._move_aside_unrecognised()]
     for step in sorted(self.steps(), reverse=True):
       try:
         meta = self.read_meta(step)
-      except Exception as e:  # Any failure to read back means: not usable.
+        stored = self.state_structure(step)
+      except Exception as e:  # Files that do not read back: damaged.
         self._skip(step, e)
         continue
+      check_schema(meta, step)
       if check_meta is not None:
         check_meta(meta)
+      check_fits(stored, abstract_state, step)
       try:
         state = self._restore_state(step, abstract_state, meta)
       except Exception as e:
@@ -161,6 +184,10 @@ class Checkpoints:
       return Restored(step, state, meta, self.last_skipped)
     return None
 
+  def state_structure(self, step: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """The stored state's leaves: path -> (shape, dtype), read from orbax's metadata."""
+    return _structure_of(self.directory / str(step) / "state")
+
   def _restore_state(self, step: int, abstract_state: Any, meta: dict) -> Any:
     state = self._manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))["state"]
@@ -168,7 +195,11 @@ class Checkpoints:
       raise ValueError("its contents do not match the fingerprint saved with it")
     return state
 
-  def _skip(self, step: int, error: BaseException) -> None:
+  def _skip(self, step: int, error: Exception) -> None:
+    """Passes over a damaged checkpoint; an interrupt is re-raised, never damage."""
+    interrupt = interrupt_in(error)
+    if interrupt is not None:
+      raise interrupt
     self.last_skipped.append(f"{step} ({_first_line(error)})")
     self._move_aside(step)
 
@@ -191,6 +222,64 @@ class Checkpoints:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def check_schema(meta: dict[str, Any], step: int) -> None:
+  """Refuses a checkpoint written by a newer ganjax (it may hold what this one drops)."""
+  schema = meta.get("schema", 1)
+  if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+    raise IncompatibleCheckpointError(
+        f"checkpoint {step} was written by a newer ganjax (checkpoint schema {schema}, "
+        f"this version reads {SCHEMA_VERSION}); upgrade ganjax to resume it")
+
+
+def check_fits(stored: dict[str, tuple[tuple[int, ...], str]], abstract_state: Any,
+               step: int) -> None:
+  """Raises IncompatibleCheckpointError naming how the stored state differs."""
+  wanted = {path: (tuple(x.shape), str(np.dtype(x.dtype)))
+            for path, x in leaves_by_path(abstract_state).items()}
+  differences = [f"only in the checkpoint: {p}" for p in sorted(set(stored) - set(wanted))]
+  differences += [f"not in the checkpoint: {p}" for p in sorted(set(wanted) - set(stored))]
+  differences += [f"{p} {_shape(stored[p])} -> {_shape(wanted[p])}"
+                  for p in sorted(set(stored) & set(wanted)) if stored[p] != wanted[p]]
+  if differences:
+    shown = "; ".join(differences[:3])
+    more = f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""
+    raise IncompatibleCheckpointError(
+        f"checkpoint {step} does not fit this run: {shown}{more}; it was written for "
+        "another model or ganjax version (nothing was changed)")
+
+
+def _shape(shape_and_dtype: tuple[tuple[int, ...], str]) -> str:
+  shape, dtype = shape_and_dtype
+  return f"{'x'.join(map(str, shape)) or 'scalar'} {dtype}"
+
+
+def path_name(path: tuple) -> str:
+  """A pytree path as ``g/params/Conv_0/kernel`` (dict keys, attributes, indices)."""
+  parts = []
+  for key in path:
+    for attribute in ("key", "name", "idx"):
+      if hasattr(key, attribute):
+        parts.append(str(getattr(key, attribute)))
+        break
+    else:
+      parts.append(str(key))
+  return "/".join(parts)
+
+
+def leaves_by_path(tree: Any) -> dict[str, Any]:
+  """The leaves of ``tree`` by :func:`path_name`."""
+  return {path_name(path): leaf
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _structure_of(item_dir: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+  # orbax warns that the item has no metadata file of its own (its step has one).
+  with ocp.PyTreeCheckpointer() as checkpointer, _quiet_absl():
+    tree = checkpointer.metadata(item_dir).item_metadata.tree
+  return {path: (tuple(leaf.shape), str(np.dtype(leaf.dtype)))
+          for path, leaf in leaves_by_path(tree).items()}
 
 
 @contextlib.contextmanager
@@ -233,9 +322,7 @@ def read_arrays(step_dir: Path) -> dict[str, np.ndarray]:
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
                                 structure)
     tree = checkpointer.restore(path, restore_args=restore_args)
-  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-  return {"/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path):
-          np.asarray(leaf) for path, leaf in leaves}
+  return {path: np.asarray(leaf) for path, leaf in leaves_by_path(tree).items()}
 
 
 def mismatching_leaves(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> list[str]:

@@ -1,7 +1,9 @@
 """What every command-line entry point shares: errors as one line, distributed start."""
 
+import errno
 import os
 import re
+import signal
 import sys
 import traceback
 import warnings
@@ -9,8 +11,13 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ganjax.errors import UserError
+from ganjax.stopping import Interrupted, interrupt_in
 
 EXIT_USER_ERROR = 2
+#: OS errors that are the environment's, not ganjax's: reported as one line.
+ENVIRONMENT_ERRNOS = frozenset({
+    errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+    errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EIO, errno.EMFILE})
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -40,7 +47,9 @@ def config_value(holder: Any) -> Any:
 
 def _exit_with_usage_error(error: BaseException) -> None:
   lines = [line.strip() for line in str(error).replace("\\n", "\n").splitlines()]
-  if isinstance(error, (AttributeError, KeyError)):
+  if isinstance(error, AttributeError) and "get_config" in str(error):
+    message = "the config file defines no get_config() (see experiments/*.py)"
+  elif isinstance(error, (AttributeError, KeyError)):
     message = "unknown config key " + re.sub(r"[\\']", "", " ".join(lines))
   elif isinstance(error, OSError):
     message = f"cannot load the config file: {lines[-1]}"
@@ -74,15 +83,50 @@ def run_app(command: Callable[[], int]) -> None:
 
 
 def run_reporting_errors(fn: Callable[..., int], *args: Any) -> int:
-  """Calls ``fn``; a user-fixable error becomes one line on stderr and exit code 2."""
+  """Calls ``fn``; a user-fixable error becomes one line on stderr and exit code 2.
+
+  User-fixable: :class:`UserError`, and an OS error of the environment (disk
+  full, permissions...) however deep in a library. An interrupt, also one that a
+  library wrapped in an error of its own, ends the command as an interrupt.
+  """
   try:
     return fn(*args)
   except UserError as e:
     print(f"ganjax: error: {e}", file=sys.stderr, flush=True)
     return getattr(e, "exit_code", EXIT_USER_ERROR)
-  except KeyboardInterrupt:  # Before the training loop handles Ctrl-C itself.
-    print("ganjax: interrupted", file=sys.stderr, flush=True)
-    return 130
+  except KeyboardInterrupt as e:  # Before the training loop handles signals itself.
+    return _interrupted(e)
+  except Exception as e:
+    if interrupt_in(e) is not None:
+      return _interrupted(interrupt_in(e))
+    os_error = _environment_error(e)
+    if os_error is None:
+      raise
+    where = f": {os_error.filename}" if os_error.filename else ""
+    print(f"ganjax: error: {os_error.strerror or os_error}{where}", file=sys.stderr,
+          flush=True)
+    return EXIT_USER_ERROR
+
+
+def _interrupted(error: KeyboardInterrupt) -> int:
+  if isinstance(error, Interrupted):
+    name = signal.Signals(error.signum).name
+    print(f"Stopped by {name} before training started; nothing in the workdir changed. "
+          "Run the same command again to continue.", file=sys.stderr, flush=True)
+    return error.exit_code
+  print("ganjax: interrupted", file=sys.stderr, flush=True)
+  return 130
+
+
+def _environment_error(error: Optional[BaseException]) -> Optional[OSError]:
+  """The OS error of the environment in ``error``'s cause chain, if any."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    if isinstance(error, OSError) and error.errno in ENVIRONMENT_ERRNOS:
+      return error
+    seen.add(id(error))
+    error = error.__cause__ or error.__context__
+  return None
 
 
 def maybe_initialize_distributed(enabled: bool, coordinator_address: Optional[str],
@@ -102,6 +146,7 @@ def maybe_initialize_distributed(enabled: bool, coordinator_address: Optional[st
 def setup() -> None:
   """What every command does first: quiet library logs, compilation cache on."""
   from absl import logging
+  _tolerate_closed_console()
   logging.set_verbosity(logging.WARNING)
   _report_library_warnings()
   logging.get_absl_handler().addFilter(_drop_orbax_tracebacks)
@@ -109,6 +154,50 @@ def setup() -> None:
   # ganjax has no coroutines of its own; these are orbax's abandoned reads.
   warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning)
   enable_compilation_cache()
+
+
+class _ConsoleStream:
+  """stdout/stderr that keep working when their reader is gone.
+
+  ``ganjax.main ... | tee log`` then Ctrl-C kills ``tee`` too: printing would
+  raise BrokenPipeError and cut the graceful stop short. After the first failed
+  write the stream's file descriptor points at /dev/null (so the interpreter's
+  own flush at exit cannot fail either) and output is dropped.
+  """
+
+  def __init__(self, stream):
+    self._stream = stream
+
+  def write(self, text: str) -> int:
+    try:
+      return self._stream.write(text)
+    except OSError:
+      self._detach()
+      return len(text)
+
+  def flush(self) -> None:
+    try:
+      self._stream.flush()
+    except OSError:
+      self._detach()
+
+  def _detach(self) -> None:
+    try:
+      devnull = os.open(os.devnull, os.O_WRONLY)
+      os.dup2(devnull, self._stream.fileno())
+      os.close(devnull)
+    except (OSError, ValueError):
+      pass
+
+  def __getattr__(self, name: str) -> Any:
+    return getattr(self._stream, name)
+
+
+def _tolerate_closed_console() -> None:
+  if not isinstance(sys.stdout, _ConsoleStream):
+    sys.stdout = _ConsoleStream(sys.stdout)
+  if not isinstance(sys.stderr, _ConsoleStream):
+    sys.stderr = _ConsoleStream(sys.stderr)
 
 
 def _report_library_warnings() -> None:

@@ -31,6 +31,10 @@ def default_config() -> ml_collections.ConfigDict:
   """Every key a run reads, with the seed's defaults (Keras DCGAN on MNIST)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
+  # Start a new run from the generator and discriminator weights of the newest
+  # checkpoint of another run's workdir (fine-tuning, transfer); fresh optimizer
+  # states and step 0. Ignored once this run has checkpoints of its own.
+  c.init_from = config_dict.placeholder(str)
   c.data = ml_collections.ConfigDict(dict(
       name="mnist",             # a TFDS dataset name, or "skimage_photos" (builtin)
       split="train",
@@ -106,7 +110,15 @@ def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.Con
 
 
 _POSITIVE = ("train.steps", "train.batch_size", "ckpt.every_steps", "ckpt.keep",
-             "samples.every_steps", "samples.num", "log.every_steps")
+             "samples.every_steps", "samples.num", "log.every_steps", "eval.num_samples",
+             "eval.num_reference", "eval.batch_size")
+_NON_NEGATIVE = ("train.max_rollbacks", "eval.every_steps", "data.pair_seed",
+                 "debug.nan_times")
+_NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "loss.l1_weight")
+_BOOLEANS = ("train.reuse_fake", "ckpt.async_save")
+#: Config keys that name files or directories: stored absolute (see absolute_paths).
+PATH_KEYS = ("data.idx_dir", "data.data_dir", "data.paired_dir", "eval.classifier_dir",
+             "init_from")
 
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
@@ -122,15 +134,52 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
   return flat
 
 
+def _is_int(value: Any) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises UserError for values no run can use."""
+  """Raises UserError for values no run can use (checked before any work)."""
   flat = flatten(config)
   for key in _POSITIVE:
     value = flat.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+    if key in flat and (not _is_int(value) or value <= 0):
       raise UserError(f"config.{key} must be a positive integer, not {value!r}")
-  if flat["train.max_rollbacks"] < 0:
-    raise UserError("config.train.max_rollbacks must be >= 0")
+  for key in _NON_NEGATIVE:
+    value = flat.get(key)
+    if key in flat and (not _is_int(value) or value < 0):
+      raise UserError(f"config.{key} must be an integer >= 0, not {value!r}")
+  for key in _NON_NEGATIVE_NUMBERS:
+    value = flat.get(key)
+    if key in flat and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                        or not value >= 0):
+      raise UserError(f"config.{key} must be a number >= 0, not {value!r}")
+  for key in _BOOLEANS:
+    if key in flat and not isinstance(flat[key], bool):
+      raise UserError(f"config.{key} must be True or False, not {flat[key]!r}")
+  seed = flat.get("seed")
+  if not _is_int(seed) or not 0 <= seed < 2**32:
+    raise UserError(f"config.seed must be an integer from 0 to 2**32 - 1, not {seed!r}")
+  for key in PATH_KEYS:
+    value = flat.get(key)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+      raise UserError(f"config.{key} must be a path, not {value!r}")
+
+
+def absolute_paths(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A copy of ``config`` with the paths of :data:`PATH_KEYS` made absolute.
+
+  A run's config.json is read again by later commands, from any directory.
+  """
+  config = ml_collections.ConfigDict(config.to_dict())
+  for key in PATH_KEYS:
+    *parents, leaf = key.split(".")
+    section = config
+    for parent in parents:
+      section = section.get(parent) if section is not None else None
+    if section is not None and section.get(leaf) is not None:
+      section[leaf] = os.path.abspath(os.path.expanduser(section[leaf]))
+  return config
 
 
 def _is_invariant(key: str, invariant: Iterable[str]) -> bool:

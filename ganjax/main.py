@@ -13,6 +13,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from ganjax import cli
+from ganjax.stopping import StopRequest
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (experiments/*.py); override values with "
@@ -28,17 +29,23 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
-def _command() -> int:
+def _command(stop: StopRequest) -> int:
   config = cli.config_value(_CONFIG)
-  cli.maybe_initialize_distributed(_DISTRIBUTED.value or _COORDINATOR.value is not None,
-                                   _COORDINATOR.value, _NUM_PROCESSES.value,
+  distributed = _DISTRIBUTED.value or _COORDINATOR.value is not None
+  if distributed:  # JAX's preemption notifier takes SIGTERM over.
+    stop.__exit__()
+    stop = StopRequest(install_handlers=False)
+  cli.maybe_initialize_distributed(distributed, _COORDINATOR.value, _NUM_PROCESSES.value,
                                    _PROCESS_ID.value)
   from ganjax import train  # Heavy imports after flag parsing keep --help fast.
-  return train.run(config, _WORKDIR.value)
+  return train.run(config, _WORKDIR.value, stop)
 
 
 def run() -> None:
-  cli.run_app(_command)
+  # Signals are handled from the first moment: a SIGTERM during start-up is a
+  # clean stop, not a death.
+  with StopRequest() as stop:
+    cli.run_app(lambda: _command(stop))
 
 
 if __name__ == "__main__":

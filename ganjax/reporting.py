@@ -37,11 +37,15 @@ class JsonlWriter:
     self._file.write(json.dumps({"step": step, **scalars}) + "\n")
     self._file.flush()
 
-  def truncate_after(self, step: int) -> None:
-    """Drops records past ``step``: a resumed or rolled-back run rewrites them."""
+  def truncate_after(self, step: int) -> int:
+    """Drops records past ``step`` (a resumed or rolled-back run rewrites them).
+
+    Returns the number of unreadable lines dropped with them.
+    """
     self._file.close()
-    truncate_metrics(self.path.parent, step)
+    dropped = truncate_metrics(self.path.parent, step)
     self._file = open(self.path, "a", encoding="utf-8")
+    return dropped
 
   def flush(self) -> None:
     self._file.flush()
@@ -51,25 +55,37 @@ class JsonlWriter:
     self._file.close()
 
 
-def truncate_metrics(workdir: Path, after_step: int) -> None:
+def truncate_metrics(workdir: Path, after_step: int) -> int:
   """Drops records past ``after_step`` (a resumed run rewrites them).
 
-  A torn last line from a killed process is dropped too.
+  Lines that are not a record (a torn last line from a killed process, anything
+  else written into the file) are dropped too; returns how many (blank lines
+  are not counted).
   """
   path = Path(workdir) / METRICS_FILE
   if not path.exists():
-    return
-  kept = []
-  for line in path.read_text(encoding="utf-8").splitlines():
-    try:
-      record = json.loads(line)
-    except json.JSONDecodeError:
-      continue
-    if record.get("step", 0) <= after_step:
+    return 0
+  kept, dropped = [], 0
+  for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    step = _record_step(line)
+    if step is None:
+      dropped += bool(line.strip())
+    elif step <= after_step:
       kept.append(line + "\n")
   tmp = path.with_name(path.name + ".tmp")
   tmp.write_text("".join(kept), encoding="utf-8")
   os.replace(tmp, path)
+  return dropped
+
+
+def _record_step(line: str) -> Optional[int]:
+  """The step of a metrics record, or None for a line that is not one."""
+  try:
+    record = json.loads(line)
+  except ValueError:
+    return None
+  step = record.get("step") if isinstance(record, dict) else None
+  return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def read_metrics(workdir: Path) -> list[dict]:
@@ -134,9 +150,9 @@ class Reporter:
     if self.enabled:
       self._tensorboard.image(step, tag, image)
 
-  def truncate_after(self, step: int) -> None:
-    if self.enabled:
-      self._jsonl.truncate_after(step)
+  def truncate_after(self, step: int) -> int:
+    """Drops metrics records past ``step``; returns the unreadable lines dropped."""
+    return self._jsonl.truncate_after(step) if self.enabled else 0
 
   def flush(self) -> None:
     if self.enabled:

@@ -8,11 +8,10 @@ checkpoint or derived from (seed, step), so a resumed run is bit-identical to an
 uninterrupted one.
 """
 
+import contextlib
 import dataclasses
 import functools
-import os
 import shlex
-import socket
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,8 @@ from absl import logging
 
 from ganjax import config as config_lib
 from ganjax import images, losses, reporting, sampling, sharding
-from ganjax.checkpointing import Checkpoints
+from ganjax import workdir as workdir_lib
+from ganjax.checkpointing import Checkpoints, leaves_by_path, path_name, read_arrays
 from ganjax.data import examples as data_examples
 from ganjax.data.pipeline import (batch_indices, dataset_megabytes, gather_rows,
                                   take_rows, to_model_batch)
@@ -79,21 +79,47 @@ class RunState:
     return {"g": self.g, "d": self.d, "rng": self.rng}
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> int:
+def run(config: ml_collections.ConfigDict, workdir: Optional[str],
+        stop: Optional[StopRequest] = None) -> int:
   """Trains (or resumes) the run in ``workdir``; returns the process exit code.
+
+  Everything that can be checked is checked before the workdir is touched, and
+  the workdir is locked before anything in it changes: a mistake or a signal
+  before training starts leaves it as it was.
+
+  Args:
+    config: the run's config.
+    workdir: where the run lives (created if missing).
+    stop: the command's signal handling, installed before its imports; by
+      default one is installed here.
 
   Raises:
     UserError: bad config, data, workdir or checkpoint (one clear sentence).
+    stopping.Interrupted: a signal arrived before training started.
   """
   config_lib.validate(config)
   check_choices(config)
-  workdir = _prepare_workdir(Path(workdir))
-  config_lib.check_resumable(config_lib.load_saved(workdir), config, workdir)
-  trainer = Trainer(config, workdir)
-  try:
-    return trainer.train()
-  finally:
-    trainer.close()
+  config = config_lib.absolute_paths(config)
+  workdir = workdir_lib.resolve(workdir)
+  workdir_lib.check_writable(workdir)
+  if has_checkpoints(workdir):  # Fail fast; restore checks each checkpoint's own.
+    config_lib.check_resumable(config_lib.load_saved(workdir), config, workdir)
+  with contextlib.ExitStack() as stack:
+    if stop is None:
+      stop = stack.enter_context(StopRequest(install_handlers=jax.process_count() == 1))
+    trainer = Trainer(config, workdir)
+    stop.check()
+    stack.enter_context(workdir_lib.WorkdirLock(
+        workdir, f"{workdir_lib.LOCK}.{jax.process_index()}"
+        if jax.process_count() > 1 else workdir_lib.LOCK))
+    stack.callback(trainer.close)
+    return trainer.train(stop)
+
+
+def has_checkpoints(workdir: Path) -> bool:
+  """Whether ``workdir`` holds a checkpoint (or the remains of one)."""
+  directory = workdir / workdir_lib.CHECKPOINTS
+  return directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir())
 
 
 def check_choices(config: ml_collections.ConfigDict) -> None:
@@ -111,19 +137,6 @@ def check_choices(config: ml_collections.ConfigDict) -> None:
                     f"of {sorted(losses.ADVERSARIAL_LOSSES)}")
   _optimizer(config.optim.g)
   _optimizer(config.optim.d)
-
-
-def _prepare_workdir(workdir: Path) -> Path:
-  workdir = workdir.expanduser().absolute()
-  # One probe per process: the processes of a multi-host run share the workdir.
-  probe = workdir / f".write-test-{socket.gethostname()}-{os.getpid()}"
-  try:
-    workdir.mkdir(parents=True, exist_ok=True)
-    probe.write_text("")
-    probe.unlink()
-  except OSError as e:
-    raise UserError(f"workdir {workdir} cannot be written ({e.strerror or e})") from e
-  return workdir
 
 
 def load_examples(data: ml_collections.ConfigDict):
@@ -202,6 +215,12 @@ class Trainer:
     self.workdir = workdir
     self.is_lead = jax.process_index() == 0
     self.dataset, examples = data or load_examples(config.data)
+    self.num_examples = len(self.dataset.images)
+    if self.num_examples < config.train.batch_size:
+      raise UserError(f"the dataset ({self.dataset.name}, split {self.dataset.split}) has "
+                      f"{self.num_examples:,} examples, fewer than one batch of "
+                      f"train.batch_size={config.train.batch_size}")
+    self.data_identity = data_examples.data_identity(self.dataset, examples)
     self.model = model_from_config(config.model, self.dataset.images.shape[1:],
                                    self.dataset.num_classes)
     self.spec = StepSpec(self.model, loss=config.loss.adversarial,
@@ -212,21 +231,19 @@ class Trainer:
       sharding.check_batch_size(config.train.batch_size, self.mesh)
     except ValueError as e:
       raise UserError(str(e)) from e
-    self.num_examples = len(self.dataset.images)
     self.batch_spec = batch_spec(examples)
     self._init = state_initializer(self.model, config.optim, self.batch_spec, config.seed)
     self.examples_on_device = self._fits_on_devices(examples)
     self.examples = (sharding.put_replicated(examples, self.mesh)
                      if self.examples_on_device else examples)
     self._compile()
-    self.checkpoints = Checkpoints(workdir / "checkpoints", config.ckpt.keep,
-                                   async_save=config.ckpt.async_save)
-    self.reporter = reporting.Reporter(workdir, enabled=self.is_lead,
-                                       console=tqdm.tqdm.write)
     self._nans_injected = 0
     self.evaluator = self._periodic_evaluator(examples)
     self.grid = sampling.grid_inputs(self.model, config.seed, config.samples.num,
                                      self.dataset.num_classes, examples)
+    # Opened by train(), under the workdir lock: nothing is written before.
+    self.checkpoints: Optional[Checkpoints] = None
+    self.reporter: Optional[reporting.Reporter] = None
 
   def _periodic_evaluator(self, examples: dict[str, np.ndarray]):
     """FID & co. every ``eval.every_steps``, when a domain classifier exists.
@@ -274,30 +291,92 @@ class Trainer:
     self._generate_jit = jax.jit(sampling.generate, out_shardings=replicated)
 
   def restore_or_init(self, announce: bool = True) -> RunState:
-    """The newest readable checkpoint, or a freshly initialised state."""
-    restored = self.checkpoints.restore_latest(abstract_state(self._init, self.mesh),
-                                               self._check_meta)
-    for skipped in restored.skipped if restored else self.checkpoints.last_skipped:
-      self._warn(f"skipped checkpoint {skipped}")
+    """The newest readable checkpoint, or a freshly initialised state.
+
+    Raises:
+      IncompatibleCheckpointError: the newest intact checkpoint does not fit.
+      UserError: it was trained with another config or on other data.
+    """
+    restored = None
+    if has_checkpoints(self.workdir) or self.checkpoints is not None:
+      restored = self._open_checkpoints().restore_latest(
+          abstract_state(self._init, self.mesh), self._check_meta)
+      for skipped in restored.skipped if restored else self.checkpoints.last_skipped:
+        self._warn(f"skipped checkpoint {skipped}")
     if restored is None:
       tree = self._init_jit()
-      return RunState(tree["g"], tree["d"], tree["rng"])
+      state = RunState(tree["g"], tree["d"], tree["rng"])
+      return self._init_from(state) if self.config.init_from else state
     if announce:
       self._say(f"Resuming from checkpoint at step {restored.step} "
                 f"({self.checkpoints.directory / str(restored.step)})")
     return RunState(restored.state["g"], restored.state["d"], restored.state["rng"],
                     rollbacks=int(restored.meta.get("rollbacks", 0)))
 
+  def _open_checkpoints(self) -> Checkpoints:
+    if self.checkpoints is None:
+      self.checkpoints = Checkpoints(self.workdir / workdir_lib.CHECKPOINTS,
+                                     self.config.ckpt.keep,
+                                     async_save=self.config.ckpt.async_save)
+    return self.checkpoints
+
+  def _init_from(self, state: RunState) -> RunState:
+    """``state`` with the networks' weights of another run's newest checkpoint.
+
+    Parameters and BatchNorm statistics of both networks are taken; optimizer
+    states, step and RNG stay fresh (a new run, e.g. fine-tuning on new data).
+
+    Raises:
+      UserError: the other run has no readable checkpoint or other networks.
+    """
+    source = Path(self.config.init_from)
+    steps = sorted((int(p.name) for p in (source / workdir_lib.CHECKPOINTS).glob("*")
+                    if p.name.isdigit()), reverse=True) if source.is_dir() else []
+    for step in steps:
+      try:
+        arrays = read_arrays(source / workdir_lib.CHECKPOINTS / str(step))
+        break
+      except Exception as e:  # Damaged: try the next older one.
+        self._warn(f"init_from: skipped checkpoint {step} of {source} ({e})")
+    else:
+      raise UserError(f"config.init_from={source} holds no readable ganjax checkpoint")
+    networks = {"g": state.g, "d": state.d}
+    weights = {name: {"params": s.params, "batch_stats": s.batch_stats}
+               for name, s in networks.items()}
+    wanted = leaves_by_path(weights)
+    differing = [p for p, leaf in wanted.items()
+                 if p not in arrays or arrays[p].shape != leaf.shape
+                 or arrays[p].dtype != leaf.dtype]
+    if differing:
+      raise UserError(f"config.init_from={source} holds other networks "
+                      f"({differing[0]}{' ...' if len(differing) > 1 else ''} differs); "
+                      "the model settings must match")
+    replicated = sharding.replicated(self.mesh)
+    loaded = jax.tree_util.tree_map_with_path(
+        lambda path, leaf: jax.device_put(arrays[path_name(path)], replicated), weights)
+    self._say(f"Starting from the weights of {source} at step {step} (generator and "
+              "discriminator; fresh optimizer states)")
+    return dataclasses.replace(
+        state, **{name: networks[name].replace(**loaded[name]) for name in networks})
+
   def _check_meta(self, meta: dict) -> None:
+    """Refuses a checkpoint of another configuration or of other data."""
     saved = meta.get("config")
     if saved is not None:
       config_lib.check_resumable(saved, self.config, self.workdir)
+    differences = data_examples.identity_differences(meta.get("dataset", {}),
+                                                     self.data_identity)
+    if differences:
+      raise UserError(
+          f"workdir {self.workdir} holds a run trained on other data: "
+          f"{', '.join(differences)}; use the original data (moved is fine), a new "
+          f"--workdir, or start a new run from its weights with "
+          f"--config.init_from={self.workdir}")
 
   def _meta(self, state: RunState) -> dict:
     return {"config": self.config.to_dict(), "rollbacks": state.rollbacks,
             "batch_spec": self.batch_spec, "num_classes": self.dataset.num_classes,
-            "dataset": {"name": self.dataset.name, "split": self.dataset.split,
-                        "num_examples": self.num_examples}}
+            "dataset": self.data_identity}
 
   def _say(self, message: str) -> None:
     if self.is_lead:
@@ -320,29 +399,40 @@ class Trainer:
       mine = take_rows(self.examples, mine)
     return sharding.global_batch(mine, self.mesh, len(indices))
 
-  def train(self) -> int:
-    state = self.restore_or_init()
+  def train(self, stop: StopRequest) -> int:
+    """Restores or initialises, then trains until ``train.steps`` or a stop.
+
+    Call with the workdir locked. Nothing in the workdir changes before the
+    restore has succeeded and ``stop`` has not fired (except damaged
+    checkpoints, which are moved aside).
+    """
+    with stop.deferred():  # An interrupted read is not a damaged checkpoint.
+      state = self.restore_or_init()
+    stop.start_training(self._open_checkpoints().reached_preemption)
+    self.reporter = reporting.Reporter(self.workdir, enabled=self.is_lead,
+                                       console=tqdm.tqdm.write)
     if self.is_lead:
       config_lib.write(self.config, self.workdir)
-    self.reporter.truncate_after(state.step)
+    dropped = self.reporter.truncate_after(state.step)
+    if dropped:
+      self._warn(f"dropped {dropped} unreadable line(s) of {reporting.METRICS_FILE}")
     total = self.config.train.steps
     if state.step >= total:
       self._say(f"Already at step {state.step} (train.steps={total}): nothing to do.")
       return 0
-    with StopRequest(self.checkpoints.reached_preemption) as stop:
-      state, window = self._loop(state, total, stop)
-      if window.pending and not self._log_and_check(state.step, window):
-        self._warn(f"non-finite values by step {state.step}: not saving them; the "
-                   "last good checkpoint is kept")
-      else:
-        self._save(state)
-      self.checkpoints.wait()
-      self.reporter.flush()
-      if stop.requested:
-        self._say(f"Stopped at step {state.step}; checkpoint saved in "
-                  f"{self.checkpoints.directory / str(state.step)}. Resume with:\n  "
-                  f"{resume_command()}")
-        return stop.exit_code
+    state, window = self._loop(state, total, stop)
+    if window.pending and not self._log_and_check(state.step, window):
+      self._warn(f"non-finite values by step {state.step}: not saving them; the "
+                 "last good checkpoint is kept")
+    else:
+      self._save(state)
+    self.checkpoints.wait()
+    self.reporter.flush()
+    if stop.requested:
+      self._say(f"Stopped at step {state.step}; checkpoint saved in "
+                f"{self.checkpoints.directory / str(state.step)}. Resume with:\n  "
+                f"{resume_command()}")
+      return stop.exit_code
     self._say(f"Finished at step {state.step}. Samples: {self.workdir / 'samples'}; "
               f"checkpoints: {self.checkpoints.directory}")
     return 0
@@ -447,9 +537,10 @@ class Trainer:
 
   def close(self) -> None:
     """Releases files and threads; never raises (it runs while errors propagate)."""
-    for close in (self.checkpoints.close, self.reporter.close):
+    for part in (self.checkpoints, self.reporter):
       try:
-        close()
+        if part is not None:
+          part.close()
       except Exception as e:  # The error being propagated matters more.
         logging.warning("while closing: %s", e)
 

@@ -15,6 +15,7 @@ with ``data.idx_dir``, otherwise TFDS).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -60,3 +61,39 @@ def load_examples(data: Any) -> tuple[ImageDataset, dict[str, np.ndarray]]:
   if inputs is not None:
     examples["input"] = inputs
   return dataset, examples
+
+
+def data_identity(dataset: ImageDataset, examples: dict[str, np.ndarray]) -> dict[str, Any]:
+  """What a run trains on, recorded in its checkpoints: a resume must see the same.
+
+  The fingerprint hashes every byte of every array (images, labels, inputs) in
+  their stored order, so moving the files elsewhere keeps it and changing any
+  of them changes it. ``source`` and ``split`` are for people, not compared.
+  """
+  digest = hashlib.sha256()
+  for name in sorted(examples):
+    array = np.ascontiguousarray(examples[name])
+    digest.update(f"{name}:{array.dtype}:{array.shape};".encode())
+    digest.update(memoryview(array).cast("B"))
+  return {"source": dataset.name, "split": dataset.split,
+          "num_examples": int(len(dataset.images)),
+          "image_shape": [int(d) for d in dataset.images.shape[1:]],
+          "fingerprint": digest.hexdigest()}
+
+
+def identity_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+  """How the data a run was trained on (``saved``) differs from ``current``.
+
+  Keys ``saved`` lacks (older checkpoints) are not compared.
+  """
+  differences = []
+  if "image_shape" in saved and list(saved["image_shape"]) != current["image_shape"]:
+    shape = lambda s: "x".join(map(str, s))
+    differences.append(f"image shape {shape(saved['image_shape'])} -> "
+                       f"{shape(current['image_shape'])}")
+  if "num_examples" in saved and saved["num_examples"] != current["num_examples"]:
+    differences.append(f"{saved['num_examples']:,} -> {current['num_examples']:,} examples")
+  if "fingerprint" in saved and saved["fingerprint"] != current["fingerprint"]:
+    differences.append(f"content fingerprint {saved['fingerprint'][:12]} -> "
+                       f"{current['fingerprint'][:12]}")
+  return differences

@@ -163,10 +163,33 @@ def check_model_options(name: str, options: dict[str, Any]) -> None:
   """
   if name not in MODELS:
     raise ValueError(f"unknown model.name {name!r}; choose one of {sorted(MODELS)}")
+  signature = inspect.signature(MODELS[name])
   try:
-    inspect.signature(MODELS[name]).bind(None, None, **options)
+    signature.bind(None, None, **options)
   except TypeError as e:
     raise ValueError(f"model {name!r} does not take these options: {e}") from None
+  for option, value in options.items():
+    _check_option_value(option, value, signature.parameters[option].default)
+
+
+#: Integer options for which 0 means "none" (all others must be positive).
+_MAY_BE_ZERO = ("dropout_layers",)
+
+
+def _check_option_value(option: str, value: Any, default: Any) -> None:
+  """Raises ValueError for a value of the wrong type or range for ``option``."""
+  if isinstance(default, bool) or isinstance(default, str):
+    if type(value) is not type(default):
+      raise ValueError(f"model.{option} must be a {type(default).__name__}, not {value!r}")
+  elif isinstance(default, int):
+    low = 0 if option in _MAY_BE_ZERO else 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+      raise ValueError(f"model.{option} must be an integer >= {low}, not {value!r}")
+  elif isinstance(default, float):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+      raise ValueError(f"model.{option} must be a number, not {value!r}")
+    if option.endswith("rate") and not 0 <= value < 1:
+      raise ValueError(f"model.{option} must be in [0, 1), not {value!r}")
 
 
 def build_model(name: str, image_shape: tuple[int, int, int],
