@@ -1,13 +1,14 @@
 r"""Score a trained run: FID, KID, classifier score, precision/recall, coverage.
 
   python -m ganjax.eval --workdir runs/mnist [--num 10000] [--classifier DIR] \
-      [--reference_split test] [--seed 0] [--inception_weights FILE]
+      [--reference_split test] [--seed 0] [--inception_weights FILE] [--idx_dir DIR]
 
 Restores the newest generator checkpoint of ``--workdir``, generates ``--num``
 images in batches, extracts features with the domain classifier and compares
 them with the run's own dataset (``config.data``; ``--reference_split`` picks
-another split). Writes ``<workdir>/eval/<step>.json`` with the scores and the
-protocol (extractor and its weight hash, sample counts, reference data, seed,
+another split; ``--idx_dir``/``--data_dir`` say where that data is now, when it
+moved or the run's config holds a path relative to another directory). Writes
+``<workdir>/eval/<step>.json`` with the scores and the protocol (extractor and its weight hash, sample counts, reference data, seed,
 versions) and prints a table.
 
 The classifier is ``--classifier``, else the run's ``config.eval.classifier_dir``,
@@ -19,7 +20,7 @@ fly, because the classifier is part of the protocol.
 
 from absl import flags
 
-from ganjax import cli
+from ganjax import cli, paths
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a ganjax training run.")
 _NUM = flags.DEFINE_integer("num", 10_000, "Number of generated images.", lower_bound=2)
@@ -32,7 +33,7 @@ _REFERENCE_SPLIT = flags.DEFINE_string("reference_split", None, "Split of the ru
                                        "config.data.split; 'test' with "
                                        "--inception_weights, as in Lucic et al.).")
 _SEED = flags.DEFINE_integer("seed", 0, "Noise, requested labels, real subset and KID "
-                             "subsets.")
+                             "subsets.", lower_bound=0, upper_bound=2**32 - 1)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "Images per jitted batch "
                                    "(default 500; 50 with Inception, whose activations "
                                    "at 299x299 are large).", lower_bound=1)
@@ -43,7 +44,13 @@ _INCEPTION = flags.DEFINE_string("inception_weights", None, "Inception-V3 FID we
                                  "that state dict as .npz): FID/KID/precision/recall then "
                                  "use Inception pool3 features (Lucic et al. 2018 "
                                  "protocol); see docs/evaluation.md.")
+_IDX_DIR = flags.DEFINE_string("idx_dir", None, "Where the run's IDX files are now "
+                               "(replaces config.data.idx_dir of the run).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the run's TFDS data_dir is now "
+                                "(replaces config.data.data_dir of the run).")
 flags.mark_flags_as_required(["workdir"])
+paths.require_non_empty("workdir", "classifier", "reference_split", "inception_weights",
+                        "idx_dir", "data_dir")
 
 
 def _command() -> int:
@@ -52,7 +59,8 @@ def _command() -> int:
       workdir=_WORKDIR.value, num=_NUM.value, num_real=_NUM_REAL.value,
       classifier=_CLASSIFIER.value, reference_split=_REFERENCE_SPLIT.value,
       seed=_SEED.value, batch_size=_BATCH_SIZE.value, max_stored=_MAX_STORED.value,
-      inception_weights=_INCEPTION.value)
+      inception_weights=_INCEPTION.value, idx_dir=_IDX_DIR.value,
+      data_dir=_DATA_DIR.value)
   return command.evaluate_run(options)
 
 

@@ -8,6 +8,36 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
+from ganjax import paths
+from ganjax.errors import UserError
+
+#: Largest image a command writes (a mistaken --num or --scale must fail in one
+#: line before generating, not exhaust the memory while enlarging).
+MAX_PIXELS = 1 << 28
+
+
+class ImageWriteError(UserError):
+  """An image file could not be written (disk full, permissions...); no file was left."""
+
+
+def grid_shape(num: int, image_shape: tuple[int, ...], columns: Optional[int] = None,
+               padding: int = 2, scale: int = 1) -> tuple[int, int]:
+  """(height, width) in pixels of the PNG that :func:`save_grid` would write."""
+  height, width = image_shape[:2]
+  columns = columns or math.ceil(math.sqrt(num))
+  rows = math.ceil(num / columns)
+  return ((rows * (height + padding) + padding) * scale,
+          (columns * (width + padding) + padding) * scale)
+
+
+def check_size(shape: tuple[int, int], what: str) -> None:
+  """Raises UserError for an image larger than :data:`MAX_PIXELS`."""
+  height, width = shape
+  if height * width > MAX_PIXELS:
+    raise UserError(f"{what} would make a {width}x{height} image "
+                    f"({height * width / 1e6:.0f} megapixels, at most "
+                    f"{MAX_PIXELS / 1e6:.0f}); ask for fewer or smaller images")
+
 
 def to_uint8(images: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
   """Maps images from ``pixel_range`` to uint8 [0, 255] (clipping outliers)."""
@@ -45,15 +75,21 @@ def save_png(path: os.PathLike, image: np.ndarray, scale: int = 1) -> None:
     path: destination file; its directory is created.
     image: uint8 image with 1 or 3 channels.
     scale: integer nearest-neighbour enlargement (small digits are hard to see).
+
+  Raises:
+    ImageWriteError: the file could not be written (disk full, permissions, a
+      directory in the way...); the temporary file (and any directory made for
+      it) is removed, an existing file at ``path`` is left as it was.
   """
-  path = Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
   if scale > 1:
     image = image.repeat(scale, axis=0).repeat(scale, axis=1)
   pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
-  tmp = path.with_name(f".{path.name}.tmp")
-  pil.save(tmp, format="PNG")
-  os.replace(tmp, path)
+
+  def write(tmp: Path) -> None:
+    with open(tmp, "wb") as file:  # Our handle: a failing flush on close is caught too.
+      pil.save(file, format="PNG")
+
+  paths.write_atomically(Path(path), write, ImageWriteError)
 
 
 def save_grid(path: os.PathLike, images: np.ndarray, pixel_range: tuple[float, float],

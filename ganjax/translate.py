@@ -13,7 +13,7 @@ against the target (pixels in [0, 1]).
 
 from absl import flags
 
-from ganjax import cli
+from ganjax import cli, paths
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of an image-to-image run.")
 _INPUT = flags.DEFINE_string("input", None, "Image file to translate.")
@@ -23,28 +23,55 @@ _TARGET = flags.DEFINE_string("target", None, "Image the output should look like
                               "size as --input): writes input | output | target.")
 _SCALE = flags.DEFINE_integer("scale", 1, "Pixel enlargement factor.", lower_bound=1)
 flags.mark_flags_as_required(["workdir", "input", "out"])
+paths.require_non_empty("workdir", "input", "out", "target")
 
 
-def read_input(path: str, channels: int, multiple: int):
+def open_image(path: str, flag: str = "--input"):
+  """The decoded PIL image in ``path`` (read completely, so damage shows here).
+
+  Raises:
+    UserError: missing, unreadable, not an image, damaged, or too large.
+  """
+  from PIL import Image
+
+  from ganjax import images
+  from ganjax.errors import UserError
+  paths.check_input_file(path, flag)
+  try:
+    with Image.open(path) as picture:
+      picture.load()
+      if picture.width * picture.height > images.MAX_PIXELS:
+        raise UserError(f"{flag} {path} is {picture.width}x{picture.height}: too large "
+                        f"to translate (at most {images.MAX_PIXELS / 1e6:.0f} megapixels)")
+      return picture.copy()
+  except UserError:
+    raise
+  except Exception as e:  # OSError, UnidentifiedImageError, DecompressionBombError...
+    raise UserError(f"{flag} {path} is not a readable image "
+                    f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from e
+
+
+def read_input(path: str, channels: int, multiple: int, flag: str = "--input"):
   """uint8 (H, W, channels) from an image file, checked against the model's stride.
 
   Raises:
     UserError: unreadable file, or sides that are not multiples of ``multiple``.
   """
+  return to_model_input(open_image(path, flag), path, channels, multiple, flag)
+
+
+def to_model_input(picture, path: str, channels: int, multiple: int,
+                   flag: str = "--input"):
+  """uint8 (H, W, channels) from an opened image (see :func:`read_input`)."""
   import numpy as np
-  from PIL import Image, UnidentifiedImageError
 
   from ganjax.errors import UserError
-  try:
-    with Image.open(path) as picture:
-      picture = picture.convert("L" if channels == 1 else "RGB")
-  except (OSError, UnidentifiedImageError, ValueError) as e:
-    raise UserError(f"cannot read image {path} ({e})") from e
+  picture = picture.convert("L" if channels == 1 else "RGB")
   width, height = picture.size
   if width % multiple or height % multiple:
     raise UserError(
-        f"{path} is {width}x{height}; this translator needs sides that are multiples "
-        f"of {multiple} (e.g. {width - width % multiple or multiple}x"
+        f"{flag} {path} is {width}x{height}; this translator needs sides that are "
+        f"multiples of {multiple} (e.g. {width - width % multiple or multiple}x"
         f"{height - height % multiple or multiple}): crop or resize it")
   return np.asarray(picture, np.uint8).reshape(height, width, channels)
 
@@ -68,22 +95,37 @@ def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
   from ganjax import images, runs, sampling
   from ganjax.errors import UserError
   from ganjax.models import pix2pix
-  run = runs.load_trained(workdir)
+  # Every file first: a mistake costs no restore and leaves nothing behind.
+  run_dir = paths.check_run_dir(workdir)
+  picture = open_image(input_path, "--input")
+  target_picture = None
+  if target_path is not None:
+    target_picture = open_image(target_path, "--target")
+    if target_picture.size != picture.size:
+      raise UserError(f"--target {target_path} is {target_picture.width}x"
+                      f"{target_picture.height}, --input {input_path} {picture.width}x"
+                      f"{picture.height}: they must match")
+  parts = 3 if target_path is not None else 2 if side_by_side else 1
+  images.check_size((picture.height * scale,
+                     (parts * picture.width + 2 * (parts - 1)) * scale),
+                    f"--input {input_path} at --scale {scale}")
+  out_path = paths.check_output_file(out, "--out", png=True,
+                                     protected=(input_path, target_path))
+  run = runs.load_trained(str(run_dir))
   if run.model.condition != "image":
     raise UserError(f"the run in {workdir} is not an image-to-image translator; "
                     "use python -m ganjax.sample")
   channels = run.meta["batch_spec"]["input"]["shape"][-1]
-  image = read_input(input_path, channels, pix2pix.size_multiple(run.model.generator))
+  image = to_model_input(picture, input_path, channels,
+                         pix2pix.size_multiple(run.model.generator))
   condition = sampling.to_pixel_range(image[None], run.model.pixel_range)
   output = np.asarray(sampling.generate_jit(run.g_state, None, jnp.asarray(condition)))
   shown = output
   height, width = image.shape[:2]
   errors = ""
   if target_path is not None:
-    target = read_input(target_path, output.shape[-1], 1)
-    if target.shape[:2] != image.shape[:2]:
-      raise UserError(f"--target {target_path} is {target.shape[1]}x{target.shape[0]}, "
-                      f"--input {input_path} {width}x{height}: they must match")
+    target = to_model_input(target_picture, target_path, output.shape[-1], 1,
+                            "--target")
     target = sampling.to_pixel_range(target[None], run.model.pixel_range)
     triplet = sampling.triplets(condition, output, target)
     shown = _side_by_side(triplet, run.model.pixel_range)
@@ -94,7 +136,7 @@ def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
   elif side_by_side:
     pair = sampling.triplets(condition, output, output)[:2]  # input, output
     shown = _side_by_side(pair, run.model.pixel_range)
-  images.save_png(out, images.to_uint8(shown, run.model.pixel_range)[0], scale)
+  images.save_png(out_path, images.to_uint8(shown, run.model.pixel_range)[0], scale)
   print(f"Translated {input_path} ({width}x{height}) with the model of step "
         f"{run.step}; wrote {out}{errors}")
   return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -12,13 +11,17 @@ from typing import Any, Optional
 import numpy as np
 import tqdm
 
-from ganjax import runs, sharding
+from ganjax import config as config_lib
+from ganjax import paths, runs, sharding
 from ganjax.data import ImageDataset, dataset_fingerprint, load_dataset
 from ganjax.evaluation import classifier as classifier_lib
 from ganjax.evaluation import extractor as extractor_lib
+from ganjax.errors import UserError
 from ganjax.evaluation import pipeline, protocol
 
 EVAL_DIR = "eval"
+#: config.data keys that locate the run's data; each has a flag of the same name.
+DATA_LOCATIONS = ("idx_dir", "data_dir")
 BATCH_SIZE = 500
 INCEPTION_BATCH_SIZE = 50
 
@@ -35,6 +38,8 @@ class EvalOptions:
   batch_size: Optional[int] = None
   max_stored: int = 10_000
   inception_weights: Optional[str] = None
+  idx_dir: Optional[str] = None
+  data_dir: Optional[str] = None
 
   def resolved(self) -> "EvalOptions":
     """Defaults that depend on the extractor: Inception follows Lucic et al.
@@ -47,6 +52,26 @@ class EvalOptions:
         self,
         batch_size=self.batch_size or (INCEPTION_BATCH_SIZE if inception else BATCH_SIZE),
         reference_split=self.reference_split or ("test" if inception else None))
+
+
+#: The k-nearest-neighbour metrics need more than k samples in each set.
+MIN_SAMPLES = max(protocol.PRECISION_RECALL_K, protocol.DENSITY_COVERAGE_K) + 1
+
+
+def check_counts(options: EvalOptions, num_reference: Optional[int] = None) -> None:
+  """Raises UserError for sample counts the metrics cannot use.
+
+  Args:
+    num_reference: images in the reference data, once it is loaded.
+  """
+  for flag, value in (("--num", options.num), ("--num_real", options.num_real),
+                      ("--max_stored", options.max_stored)):
+    if value is not None and value < MIN_SAMPLES:
+      raise UserError(f"{flag} {value} is too small: the nearest-neighbour metrics need "
+                      f"at least {MIN_SAMPLES} images")
+  if num_reference is not None and num_reference < MIN_SAMPLES:
+    raise UserError(f"the reference data holds only {num_reference} images; the "
+                    f"nearest-neighbour metrics need at least {MIN_SAMPLES}")
 
 
 def configured_classifier(config: Any) -> Optional[str]:
@@ -65,6 +90,43 @@ def build_extractor(classifier_dir: Path, inception_weights: Optional[str],
     return domain
   from ganjax.evaluation import inception
   return inception.extractor(inception_weights, logits_from=domain)
+
+
+def run_config(workdir: Path, options: EvalOptions) -> Any:
+  """The run's config.json with ``--idx_dir``/``--data_dir`` applied to its data.
+
+  Raises:
+    UserError: a data location (from the flag or the run's config) does not
+      exist; the message names the flag that says where the data is now
+      (config.json keeps paths as the training command got them, so a
+      relative one only works from the directory training ran in).
+  """
+  saved = config_lib.load_saved(workdir)
+  if not isinstance(saved, dict) or not isinstance(saved.get("data"), dict):
+    raise UserError(f"{workdir / config_lib.CONFIG_FILE} is not a ganjax run config "
+                    "(no data section)")
+  config = config_lib.from_json_dict(saved)
+  for key in DATA_LOCATIONS:
+    given = getattr(options, key)
+    if given is not None:
+      if not Path(given).expanduser().is_dir():
+        raise UserError(f"--{key} {given} does not exist or is not a directory")
+      config.data[key] = str(Path(given).expanduser().absolute())
+      continue
+    stored = config.data.get(key)
+    if stored and not Path(stored).expanduser().is_dir():
+      where = (f" (from {Path.cwd()}; relative paths are read from the current "
+               "directory)" if not Path(stored).expanduser().is_absolute() else "")
+      raise UserError(f"the run's data is not where its config says: config.data.{key} "
+                      f"is {stored}, which does not exist{where}; pass --{key} DIR to "
+                      "say where it is now")
+  return config
+
+
+def check_writable(workdir: Path) -> Path:
+  """Checks, before any work, that ``<workdir>/eval/`` can be written (nothing is left)."""
+  return paths.check_writable_dir(Path(workdir) / EVAL_DIR,
+                                  f"the scores to {Path(workdir) / EVAL_DIR}")
 
 
 def load_reference(data: Any, split: Optional[str]) -> ImageDataset:
@@ -135,12 +197,14 @@ def record(options: EvalOptions, run: runs.TrainedRun,
 
 
 def write_record(workdir: Path, step: int, document: dict[str, Any]) -> Path:
-  """Writes ``workdir/eval/<step>.json`` atomically; returns its path."""
+  """Writes ``workdir/eval/<step>.json`` atomically; returns its path.
+
+  Raises:
+    UserError: it could not be written; no temporary file is left.
+  """
   path = Path(workdir) / EVAL_DIR / f"{step}.json"
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-  os.replace(tmp, path)
+  text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+  paths.write_atomically(path, lambda tmp: tmp.write_text(text))
   return path
 
 
@@ -171,15 +235,37 @@ def format_table(document: dict[str, Any]) -> str:
 
 
 def evaluate_run(options: EvalOptions) -> int:
-  """Evaluates the newest checkpoint in ``options.workdir`` (the command's body)."""
+  """Evaluates the newest checkpoint in ``options.workdir`` (the command's body).
+
+  Everything a mistake can break is checked before the computation, cheapest
+  first: the run, its data, that the scores can be written, the classifier and
+  Inception weights; then the run is restored and the reference data loaded.
+  """
   start = time.perf_counter()
   options = options.resolved()
-  run = runs.load_trained(options.workdir)
-  data = run.config.data
-  directory = classifier_lib.find(options.classifier, configured_classifier(run.config),
+  check_counts(options)
+  workdir = paths.check_run_dir(options.workdir)
+  config = run_config(workdir, options)
+  check_writable(workdir)
+  data = config.data
+  directory = classifier_lib.find(options.classifier, configured_classifier(config),
                                   data.name, data.get("idx_dir"))
-  extractor = build_extractor(directory, options.inception_weights)
+  if options.inception_weights:
+    paths.check_input_file(options.inception_weights, "--inception_weights")
+  run = dataclasses.replace(runs.load_trained(str(workdir)), config=config)
+  if run.model.condition not in ("none", "label"):
+    raise UserError(f"the run in {options.workdir} is conditioned on "
+                    f"{run.model.condition}s; evaluation supports unconditional and "
+                    "label-conditional models")
+  record_path = Path(workdir) / EVAL_DIR / f"{run.step}.json"
+  if record_path.is_dir() or (record_path.exists() and not record_path.is_file()):
+    raise UserError(f"cannot write the scores: {record_path} exists and is not a file")
   reference = load_reference(data, options.reference_split)
+  check_counts(options, len(reference.images))
+  if run.model.condition == "label" and reference.labels is None:
+    raise UserError(f"the run is label-conditional but its reference data "
+                    f"({reference.name} {reference.split}) has no labels")
+  extractor = build_extractor(directory, options.inception_weights)
   _warn_if_other_data(extractor, reference, print)
   scores, summary, num_real = measure(options, run, extractor, reference)
   document = record(options, run, extractor, reference, scores, summary, num_real,
