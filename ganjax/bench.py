@@ -26,6 +26,10 @@ _REAL_DATA = flags.DEFINE_bool("real_data", False, "Load config.data instead of 
                                "random images of the same shape.")
 _SHAPE = flags.DEFINE_list("image_shape", ["28", "28", "1"], "H,W,C of random images.")
 flags.mark_flags_as_required(["config"])
+flags.register_validator(
+    "image_shape", lambda value: len(value) == 3 and all(
+        x.strip().isdigit() and int(x) > 0 for x in value),
+    message="must be three positive integers H,W,C, e.g. 28,28,1")
 
 
 def _command() -> int:

@@ -14,7 +14,9 @@ accuracy is always on held-out images. The splits actually used are recorded in
 
 from absl import flags
 
-from ganjax import cli
+import math
+
+from ganjax import cli, paths
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "Dataset name (TFDS name; with "
                                "--idx_dir only a label for the classifier).")
@@ -32,9 +34,15 @@ _TEST_SPLIT = flags.DEFINE_string("test_split", "test", "Held-out split for the 
 _STEPS = flags.DEFINE_integer("steps", 2000, "Optimizer steps.", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Images per step.", lower_bound=1)
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 2e-3, "Peak AdamW learning rate.")
-_SEED = flags.DEFINE_integer("seed", 0, "Initialisation, batch order and augmentation.")
+_SEED = flags.DEFINE_integer("seed", 0, "Initialisation, batch order and augmentation.",
+                             lower_bound=0, upper_bound=2**32 - 1)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace a classifier already in "
                                "--workdir.")
+
+paths.require_non_empty("dataset", "workdir", "idx_dir", "data_dir", "train_split",
+                        "test_split")
+flags.register_validator("learning_rate", lambda value: math.isfinite(value) and value > 0,
+                         message="must be a positive number")
 
 #: Fraction of a split used for training when train and test would be the same data.
 HOLDOUT_TRAIN_PERCENT = 80
@@ -89,12 +97,19 @@ def train_and_save(dataset: str, workdir: str, idx_dir, data_dir, train_split: s
   from ganjax.evaluation import classifier, protocol
   directory = (Path(workdir).expanduser().absolute() if workdir else
                classifier.default_dir(classifier.dataset_key(dataset, idx_dir)))
+  # Before minutes of training: the classifier can be written there.
+  paths.check_writable_dir(directory, f"the classifier to {directory}")
   if (directory / classifier.METADATA_FILE).exists() and not overwrite:
     old = classifier.read_metadata(directory)
     raise UserError(f"{directory} already holds a classifier (accuracy "
                     f"{old['accuracy']:.4f}); pass --overwrite to replace it")
+  if idx_dir is not None:
+    paths.check_input_dir(idx_dir, "--idx_dir")
   train_ds, test_ds = load_splits(dataset, train_split, test_split, idx_dir, data_dir)
   _check_labelled(train_ds, test_ds)
+  if len(train_ds.images) < batch_size:
+    raise UserError(f"--batch_size {batch_size} is larger than the training split "
+                    f"({train_ds.split}: {len(train_ds.images)} images)")
   architecture = classifier.Architecture()
   settings = classifier.TrainSettings(steps=steps, batch_size=batch_size,
                                       learning_rate=learning_rate, seed=seed)

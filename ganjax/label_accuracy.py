@@ -17,15 +17,21 @@ from typing import Callable
 
 from absl import flags
 
-from ganjax import cli
+from ganjax import cli, paths
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a class-conditional run.")
 _DATA = flags.DEFINE_string("data", "mnist", "TFDS name of the real labelled data.")
 _IDX_DIR = flags.DEFINE_string("idx_dir", None, "MNIST-format IDX directory (no TFDS).")
 _SPLIT = flags.DEFINE_string("split", "test", "Split of the real data.")
 _NUM = flags.DEFINE_integer("num", 100, "Generated images per class.", lower_bound=1)
-_SEED = flags.DEFINE_integer("seed", 0, "Noise and classifier seed.")
+_SEED = flags.DEFINE_integer("seed", 0, "Noise and classifier seed.", lower_bound=0,
+                             upper_bound=2**32 - 1)
 flags.mark_flags_as_required(["workdir"])
+paths.require_non_empty("workdir", "data", "idx_dir", "split")
+
+
+#: Real images the check's classifier needs (80% to train, 20% to score it).
+MIN_REAL = 10
 
 
 @dataclasses.dataclass
@@ -115,14 +121,24 @@ def conditioning_accuracy(run, classifier: Classifier, num_per_class: int, seed:
 
 
 def measure(workdir: str, data: str, idx_dir, split: str, num: int, seed: int) -> int:
-  from ganjax import runs
+  from ganjax import images, runs
   from ganjax.data import load_dataset
   from ganjax.errors import UserError
-  run = runs.load_trained(workdir)
+  run_dir = paths.check_run_dir(workdir)
+  if idx_dir is not None:
+    paths.check_input_dir(idx_dir, "--idx_dir")
+  real = load_dataset(data, split, idx_dir=idx_dir)  # Seconds; the restore takes longer.
+  if len(real.images) < MIN_REAL:
+    raise UserError(f"--split {split} holds {len(real.images)} images; the classifier "
+                    f"needs at least {MIN_REAL} (a fifth is held out to score it)")
+  run = runs.load_trained(str(run_dir))
   if run.model.condition != "label":
     raise UserError(f"the run in {workdir} is not class-conditional")
-  real = load_dataset(data, split, idx_dir=idx_dir)
   num_classes = run.meta["num_classes"]
+  height, width = run.meta["batch_spec"]["image"]["shape"][:2]
+  if num * num_classes * height * width > images.MAX_PIXELS:
+    raise UserError(f"--num {num} images per class for {num_classes} classes are too "
+                    "many to generate at once; ask for fewer")
   if real.labels is None or real.num_classes != num_classes:
     raise UserError(f"the real data needs labels of the run's {num_classes} classes")
   if list(real.images.shape[1:]) != list(run.meta["batch_spec"]["image"]["shape"]):

@@ -51,7 +51,7 @@ def probe_writable(directory: Path, what: str) -> None:
   try:
     fd, name = tempfile.mkstemp(prefix=".ganjax-probe-", dir=directory)
   except OSError as e:
-    raise UserError(f"cannot write {what}: {directory} is not writable "
+    raise UserError(f"cannot write {what}: cannot create a file in {directory} "
                     f"({describe(e)})") from e
   os.close(fd)
   os.unlink(name)

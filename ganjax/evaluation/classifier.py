@@ -300,20 +300,51 @@ def save(directory: Path, params: Any, metadata: dict[str, Any]) -> dict[str, An
 
   The parameter hash and format tag are added to ``metadata`` here, so the file
   always describes the parameters next to it. An existing classifier in
-  ``directory`` is replaced.
+  ``directory`` is replaced only once the new parameters are completely written
+  (to ``.params.new``, then renamed).
+
+  Raises:
+    ClassifierError: writing failed (disk full, permissions...); what this call
+      wrote is removed and an existing classifier is left as it was (unless the
+      failure came after its parameters were replaced).
   """
   import orbax.checkpoint as ocp
   directory = Path(directory).expanduser().absolute()
-  directory.mkdir(parents=True, exist_ok=True)
   metadata = {"format": FORMAT, **metadata, "params_sha256": params_sha256(params)}
-  (directory / METADATA_FILE).unlink(missing_ok=True)  # Incomplete until rewritten.
-  if (directory / PARAMS_DIR).exists():
-    shutil.rmtree(directory / PARAMS_DIR)
-  checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(directory / PARAMS_DIR, jax.device_get(params))
-  checkpointer.wait_until_finished()
-  checkpointer.close()
-  _write_json(directory / METADATA_FILE, metadata)
+  missing = [d for d in (directory, *directory.parents) if not d.exists()]
+  staging = directory / ".params.new"
+  try:
+    directory.mkdir(parents=True, exist_ok=True)
+    if staging.exists():  # Left by an interrupted save.
+      shutil.rmtree(staging)
+    checkpointer = ocp.StandardCheckpointer()
+    try:
+      checkpointer.save(staging, jax.device_get(params))
+      checkpointer.wait_until_finished()
+    finally:
+      checkpointer.close()
+    (directory / METADATA_FILE).unlink(missing_ok=True)  # Incomplete until rewritten.
+    if (directory / PARAMS_DIR).exists():
+      shutil.rmtree(directory / PARAMS_DIR)
+    os.replace(staging, directory / PARAMS_DIR)
+    _write_json(directory / METADATA_FILE, metadata)
+  except BaseException as e:
+    shutil.rmtree(staging, ignore_errors=True)
+    for path in directory.glob(".params.new*"):  # orbax's own temporary directory.
+      shutil.rmtree(path, ignore_errors=True)
+    (directory / (METADATA_FILE + ".tmp")).unlink(missing_ok=True)
+    if missing:  # Made by this call: nothing else is in it.
+      shutil.rmtree(directory, ignore_errors=True)
+      for parent in missing[1:]:
+        try:
+          parent.rmdir()
+        except OSError:
+          break
+    if not isinstance(e, Exception):
+      raise
+    cause = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    raise ClassifierError(f"could not write the classifier to {directory} ({cause})"
+                          ) from e
   return metadata
 
 
