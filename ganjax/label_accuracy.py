@@ -121,12 +121,12 @@ def conditioning_accuracy(run, classifier: Classifier, num_per_class: int, seed:
 
 
 def measure(workdir: str, data: str, idx_dir, split: str, num: int, seed: int) -> int:
-  from ganjax import images, runs
-  from ganjax.data import load_dataset
-  from ganjax.errors import UserError
   run_dir = paths.check_run_dir(workdir)
   if idx_dir is not None:
     paths.check_input_dir(idx_dir, "--idx_dir")
+  from ganjax import images, runs
+  from ganjax.data import load_dataset
+  from ganjax.errors import UserError
   real = load_dataset(data, split, idx_dir=idx_dir)  # Seconds; the restore takes longer.
   if len(real.images) < MIN_REAL:
     raise UserError(f"--split {split} holds {len(real.images)} images; the classifier "

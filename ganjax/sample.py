@@ -78,11 +78,11 @@ def write_samples(workdir: str, out: str, num, label, seed: int, columns, scale)
   Everything a mistake can break is checked before the run is restored: the
   workdir holds a run, ``out`` can be written (and is not a file of the run).
   """
+  run_dir = paths.check_run_dir(workdir)
+  out_path = paths.check_output_file(out, "--out", png=True)
   import jax
 
   from ganjax import images, runs, sampling
-  run_dir = paths.check_run_dir(workdir)
-  out_path = paths.check_output_file(out, "--out", png=True)
   run = runs.load_trained(str(run_dir))
   labels, per_class_columns, total = class_labels(run.meta, run.model.condition, label,
                                                   num, workdir, columns, scale)

@@ -89,12 +89,8 @@ def _side_by_side(parts, pixel_range, gap: int = 2):
 
 def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
               scale: int, target_path=None) -> int:
-  import jax.numpy as jnp
-  import numpy as np
-
-  from ganjax import images, runs, sampling
+  from ganjax import images
   from ganjax.errors import UserError
-  from ganjax.models import pix2pix
   # Every file first: a mistake costs no restore and leaves nothing behind.
   run_dir = paths.check_run_dir(workdir)
   picture = open_image(input_path, "--input")
@@ -111,6 +107,11 @@ def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
                     f"--input {input_path} at --scale {scale}")
   out_path = paths.check_output_file(out, "--out", png=True,
                                      protected=(input_path, target_path))
+  import jax.numpy as jnp
+  import numpy as np
+
+  from ganjax import runs, sampling
+  from ganjax.models import pix2pix
   run = runs.load_trained(str(run_dir))
   if run.model.condition != "image":
     raise UserError(f"the run in {workdir} is not an image-to-image translator; "
