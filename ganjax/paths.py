@@ -10,6 +10,7 @@ any directory it created) when the write fails.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -167,6 +168,15 @@ def check_run_dir(workdir: PathLike, flag: str = "--workdir") -> Path:
         if not there)
     raise UserError(f"{flag} {workdir} holds no ganjax run (no {missing}); train one "
                     "with python -m ganjax.main --config ... --workdir ...")
+  try:
+    saved = json.loads(config.read_text())
+  except (OSError, ValueError) as e:
+    raise UserError(f"{config} is unreadable ({describe(e) if isinstance(e, OSError) else e}"
+                    "); restore it from a copy") from e
+  if not isinstance(saved, dict) or not all(
+      isinstance(saved.get(key), dict) for key in ("model", "data", "optim")):
+    raise UserError(f"{config} is not a ganjax run config (no model, data and optim "
+                    "sections); restore it from a copy")
   return directory
 
 

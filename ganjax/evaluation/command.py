@@ -152,10 +152,13 @@ def measure(options: EvalOptions, run: runs.TrainedRun,
             extractor: extractor_lib.FeatureExtractor, reference: ImageDataset
             ) -> tuple[dict[str, Any], dict[str, Any], int]:
   """Scores of the run's generator; returns (scores, reference summary, num real)."""
-  measurer = pipeline.Measurer(extractor, options.batch_size, options.max_stored,
+  num_real = min(options.num_real or len(reference.images), len(reference.images))
+  # Batches are padded to full size: a huge --batch_size must not allocate more
+  # images than there are.
+  batch_size = min(options.batch_size, max(options.num, num_real))
+  measurer = pipeline.Measurer(extractor, batch_size, options.max_stored,
                                mesh=sharding.make_mesh())
   measurer.check_generator(run.model, run.g_state)
-  num_real = min(options.num_real or len(reference.images), len(reference.images))
   with _progress(num_real, "real images") as bar:
     real = measurer.real(reference.images, reference.labels, num_real, options.seed,
                          progress=bar.update)
