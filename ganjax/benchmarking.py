@@ -50,6 +50,7 @@ def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
     trainer = Trainer(config, Path(workdir), data=data)
     try:
       state = trainer.restore_or_init()
+      trainer.open_outputs()
       state, compile_s, _ = _timed_step(trainer, state)
       for _ in range(warmup):
         state, _, _ = _timed_step(trainer, state)
@@ -81,7 +82,7 @@ def _checkpoint_overhead(trainer: Trainer, state: RunState, step_s: float, steps
   is written in the background (until it is committed).
   """
   start = time.perf_counter()
-  trainer._save(state)
+  trainer.save(state)
   blocking = time.perf_counter() - start
   extra = 0.0
   for _ in range(steps):

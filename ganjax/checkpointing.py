@@ -165,7 +165,16 @@ class Checkpoints:
     """
     self.last_skipped = [f"{name} (incomplete: no commit marker)"
                          for name in self._move_aside_unrecognised()]
-    for step in sorted(self.steps(), reverse=True):
+    tried = set()
+    while True:
+      # Listed afresh each time: a live run (read by sample or eval) rotates its
+      # checkpoints, and a step it deleted mid-read is gone, not damaged.
+      self._manager.reload()
+      untried = sorted(set(self.steps()) - tried, reverse=True)
+      if not untried:
+        return None
+      step = untried[0]
+      tried.add(step)
       try:
         meta = self.read_meta(step)
         stored = self.state_structure(step)
@@ -182,7 +191,6 @@ class Checkpoints:
         self._skip(step, e)
         continue
       return Restored(step, state, meta, self.last_skipped)
-    return None
 
   def state_structure(self, step: int) -> dict[str, tuple[tuple[int, ...], str]]:
     """The stored state's leaves: path -> (shape, dtype), read from orbax's metadata."""
@@ -200,6 +208,8 @@ class Checkpoints:
     interrupt = interrupt_in(error)
     if interrupt is not None:
       raise interrupt
+    if not (self.directory / str(step)).exists():
+      return  # Deleted by the run that owns it (rotation), not damaged.
     self.last_skipped.append(f"{step} ({_first_line(error)})")
     self._move_aside(step)
 

@@ -38,6 +38,7 @@ def _command(stop: StopRequest) -> int:
   cli.maybe_initialize_distributed(distributed, _COORDINATOR.value, _NUM_PROCESSES.value,
                                    _PROCESS_ID.value)
   from ganjax import train  # Heavy imports after flag parsing keep --help fast.
+  stop.check()
   return train.run(config, _WORKDIR.value, stop)
 
 

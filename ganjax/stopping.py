@@ -1,11 +1,13 @@
 """Graceful stops: SIGTERM and Ctrl-C end a run cleanly, at any moment of its life.
 
 A command installs :class:`StopRequest` first thing, before its heavy imports.
-Until training starts, the first SIGTERM or SIGINT stops the process at once
-with :class:`Interrupted` (nothing has been written yet), except inside
-:meth:`StopRequest.deferred` blocks (restoring a checkpoint), which finish
-first: an interrupted read must never look like a damaged checkpoint. Once the
-loop runs (:meth:`StopRequest.start_training`) a signal only sets a flag; the
+A signal only ever sets a flag (raising from a handler could land in a garbage
+collector callback, which swallows it, or inside a library, which wraps it).
+Until training starts, the command checks the flag between its start-up stages
+(:meth:`StopRequest.check`) and stops with :class:`Interrupted` before it has
+written anything; a checkpoint being restored is read to the end first
+(:meth:`StopRequest.deferred`): an interrupted read must never look like a
+damaged checkpoint. Once the loop runs (:meth:`StopRequest.start_training`) the
 loop finishes the current step, saves, flushes and exits (0 after SIGTERM, 130
 after SIGINT). A second SIGINT exits at once (orbax commits checkpoints
 atomically, so the last committed one still restores). With several processes,
@@ -101,11 +103,12 @@ class StopRequest:
     elif self._deferring:
       write_console(f"\n{name} received: stopping once the checkpoint is read.")
     else:
-      raise Interrupted(signum)
+      write_console(f"\n{name} received: stopping before training starts (Ctrl-C "
+                    "again to stop at once).")
 
   @contextlib.contextmanager
   def deferred(self) -> Iterator[None]:
-    """A block a signal does not cut short; it stops the process right after it."""
+    """A start-up stage that finishes before a signal stops the process."""
     self._deferring += 1
     try:
       yield

@@ -107,7 +107,8 @@ def run(config: ml_collections.ConfigDict, workdir: Optional[str],
   with contextlib.ExitStack() as stack:
     if stop is None:
       stop = stack.enter_context(StopRequest(install_handlers=jax.process_count() == 1))
-    trainer = Trainer(config, workdir)
+    stop.check()
+    trainer = Trainer(config, workdir, stop=stop)
     stop.check()
     stack.enter_context(workdir_lib.WorkdirLock(
         workdir, f"{workdir_lib.LOCK}.{jax.process_index()}"
@@ -209,12 +210,22 @@ class Trainer:
   """Builds everything a run needs from the config and runs the loop."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: Path,
-               data: Optional[tuple[Any, dict[str, np.ndarray]]] = None):
-    """Args: ``data`` replaces ``config.data`` by (dataset, examples) (benchmarks)."""
+               data: Optional[tuple[Any, dict[str, np.ndarray]]] = None,
+               stop: Optional[StopRequest] = None):
+    """Reads the data and builds the model and step; writes nothing.
+
+    Args:
+      config: the run's config.
+      workdir: the run's directory.
+      data: replaces ``config.data`` by (dataset, examples) (benchmarks).
+      stop: checked between start-up stages (see :mod:`ganjax.stopping`).
+    """
     self.config = config
     self.workdir = workdir
     self.is_lead = jax.process_index() == 0
     self.dataset, examples = data or load_examples(config.data)
+    if stop is not None:
+      stop.check()
     self.num_examples = len(self.dataset.images)
     if self.num_examples < config.train.batch_size:
       raise UserError(f"the dataset ({self.dataset.name}, split {self.dataset.split}) has "
@@ -359,6 +370,17 @@ class Trainer:
     return dataclasses.replace(
         state, **{name: networks[name].replace(**loaded[name]) for name in networks})
 
+  def open_outputs(self) -> None:
+    """Opens the run's checkpoints, metrics and TensorBoard files; writes config.json.
+
+    Until a run has a checkpoint, a new command replaces its config.
+    """
+    self._open_checkpoints()
+    self.reporter = reporting.Reporter(self.workdir, enabled=self.is_lead,
+                                       console=tqdm.tqdm.write)
+    if self.is_lead:
+      config_lib.write(self.config, self.workdir)
+
   def _check_meta(self, meta: dict) -> None:
     """Refuses a checkpoint of another configuration or of other data."""
     saved = meta.get("config")
@@ -409,10 +431,7 @@ class Trainer:
     with stop.deferred():  # An interrupted read is not a damaged checkpoint.
       state = self.restore_or_init()
     stop.start_training(self._open_checkpoints().reached_preemption)
-    self.reporter = reporting.Reporter(self.workdir, enabled=self.is_lead,
-                                       console=tqdm.tqdm.write)
-    if self.is_lead:
-      config_lib.write(self.config, self.workdir)
+    self.open_outputs()
     dropped = self.reporter.truncate_after(state.step)
     if dropped:
       self._warn(f"dropped {dropped} unreadable line(s) of {reporting.METRICS_FILE}")
@@ -425,7 +444,7 @@ class Trainer:
       self._warn(f"non-finite values by step {state.step}: not saving them; the "
                  "last good checkpoint is kept")
     else:
-      self._save(state)
+      self.save(state)
     self.checkpoints.wait()
     self.reporter.flush()
     if stop.requested:
@@ -479,7 +498,7 @@ class Trainer:
       self.reporter.scalars(step, {**{f"eval/{k}": v for k, v in scores.items()},
                                    "eval/seconds": seconds})
     if ckpt_now:
-      self._save(state)
+      self.save(state)
     return state
 
   def _log_and_check(self, step: int, window: "MetricsWindow",
@@ -496,7 +515,8 @@ class Trainer:
       progress.set_postfix(postfix, refresh=False)
     return True
 
-  def _save(self, state: RunState) -> None:
+  def save(self, state: RunState) -> None:
+    """Starts an asynchronous checkpoint of ``state`` (unless its step has one)."""
     if state.step not in self.checkpoints.steps():
       self.reporter.flush()
       self.checkpoints.save(state.step, state.tree(), self._meta(state))

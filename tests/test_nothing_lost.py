@@ -1,0 +1,234 @@
+"""No path of a resume throws work away: interrupts, other data, other runs, locks.
+
+Real commands in real processes, real signals; every refusal leaves the workdir's
+files byte-identical (``tree_digest``).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (REPO, assert_user_error, run_command, train_args, tree_digest)
+from ganjax.checkpointing import mismatching_leaves, read_arrays
+
+STEPS_8 = ["--config.train.steps=8", "--config.ckpt.every_steps=4",
+           "--config.samples.every_steps=4"]
+
+
+def _start(args: list[str], env: dict, **kwargs) -> subprocess.Popen:
+  kwargs.setdefault("stdout", subprocess.PIPE)
+  kwargs.setdefault("stderr", subprocess.PIPE)
+  return subprocess.Popen([sys.executable, "-m", "ganjax.main", *args], cwd=REPO,
+                          env=env, text=True, **kwargs)
+
+
+def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 300,
+              poll: float = 0.005) -> None:
+  deadline = time.monotonic() + timeout
+  while not predicate():
+    if proc.poll() is not None:
+      raise AssertionError(f"process ended early:\n{proc.communicate()}")
+    if time.monotonic() > deadline:
+      proc.kill()
+      raise AssertionError("timed out")
+    time.sleep(poll)
+
+
+def _steps(workdir: Path) -> list[int]:
+  return sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()
+                if p.name.isdigit())
+
+
+def _has_metrics(workdir: Path) -> bool:
+  metrics = workdir / "metrics.jsonl"
+  return metrics.exists() and metrics.stat().st_size > 0
+
+
+def _opened_checkpoint_files(pid: int) -> bool:
+  """Whether process ``pid`` holds a file of a checkpoint step open right now."""
+  try:
+    return any("/checkpoints/" in os.readlink(f"/proc/{pid}/fd/{fd}")
+               for fd in os.listdir(f"/proc/{pid}/fd"))
+  except OSError:
+    return False
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_dir, session_env) -> Path:
+  """A finished 8-step run (checkpoints 4 and 8) to resume in copies."""
+  workdir = tmp_path_factory.mktemp("trained") / "run"
+  run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_8), session_env)
+  return workdir
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+  workdir = tmp_path / "run"
+  shutil.copytree(run, workdir)
+  return workdir
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
+def test_signal_during_restore_keeps_every_checkpoint(tmp_path, mnist_dir, ganjax_env,
+                                                      trained, sig, code):
+  workdir = _copy(trained, tmp_path)
+  before = tree_digest(workdir)
+  args = train_args(workdir, mnist_dir, "--config.train.steps=100")
+  for _ in range(5):  # The signal must land while the checkpoint is being read.
+    proc = _start(args, ganjax_env)
+    _wait_for(lambda: _opened_checkpoint_files(proc.pid), proc, poll=0.001)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    if "stopping once the checkpoint is read" in err:
+      break
+  else:
+    pytest.fail("no signal landed inside the restore in 5 tries")
+  assert proc.returncode == code, err
+  assert "skipped checkpoint" not in err and "Traceback" not in err
+  assert f"Stopped by {sig.name} before training started" in err
+  assert tree_digest(workdir) == before  # nothing moved aside, nothing written
+
+
+def test_sigterm_during_startup_is_a_clean_stop(tmp_path, mnist_dir, ganjax_env, trained):
+  workdir = _copy(trained, tmp_path)
+  before = tree_digest(workdir)
+  proc = _start(train_args(workdir, mnist_dir, "--config.train.steps=100"), ganjax_env)
+  time.sleep(1.0)  # Importing JAX and TensorFlow.
+  proc.send_signal(signal.SIGTERM)
+  out, err = proc.communicate(timeout=120)
+  assert proc.returncode == 0, err
+  assert "Stopped by SIGTERM before training started" in err
+  assert "Traceback" not in err
+  assert tree_digest(workdir) == before
+
+
+def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_env,
+                                                  trained):
+  workdir = _copy(trained, tmp_path)
+  before = tree_digest(workdir)
+  # Other data: the first half of the same digits.
+  half = tmp_path / "half"
+  half.mkdir()
+  import gzip
+  for name, header, row in (("t10k-images-idx3-ubyte", 16, 784),
+                            ("t10k-labels-idx1-ubyte", 8, 1)):
+    data = gzip.open(mnist_dir / f"{name}.gz").read()
+    head = bytearray(data[:header])
+    head[4:8] = (5000).to_bytes(4, "big")
+    (half / name).write_bytes(bytes(head) + data[header:header + 5000 * row])
+  refused = run_command("ganjax.main", train_args(workdir, half, "--config.train.steps=12"),
+                        ganjax_env, check=False)
+  assert_user_error(refused, "trained on other data", "10,000 -> 5,000 examples",
+                    "content fingerprint", "--config.init_from=")
+  assert tree_digest(workdir) == before
+
+  # The same files elsewhere: the contents match, the run resumes.
+  moved = tmp_path / "moved-mnist"
+  shutil.copytree(mnist_dir, moved)
+  resumed = run_command("ganjax.main", train_args(workdir, moved, "--config.train.steps=9"),
+                        ganjax_env)
+  assert "Resuming from checkpoint at step 8" in resumed.stdout
+
+  # A new run on the other data, from the trained run's weights.
+  tuned = run_command("ganjax.main", train_args(
+      tmp_path / "tuned", half, "--config.train.steps=1", f"--config.init_from={trained}"),
+      ganjax_env)
+  assert f"Starting from the weights of {trained} at step 8" in tuned.stdout
+  start = read_arrays(trained / "checkpoints" / "8")
+  after_one_step = read_arrays(tmp_path / "tuned" / "checkpoints" / "1")
+  assert after_one_step["g/step"] == 1  # a new run: fresh step and optimizer
+  assert mismatching_leaves(  # weights moved on from the trained run's, by one step
+      {k: v for k, v in start.items() if "/params/" in k},
+      {k: v for k, v in after_one_step.items() if "/params/" in k})
+
+
+def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, mnist_dir, ganjax_env,
+                                                      trained):
+  """A checkpoint from another model (or a future ganjax) is intact: refuse, keep it."""
+  import json
+  workdir = _copy(trained, tmp_path)
+  # Its config says g_features=32 but its arrays are g_features=16's: as if a
+  # ganjax version with other state had written it.
+  for step in (4, 8):
+    meta = workdir / "checkpoints" / str(step) / "meta" / "metadata"
+    document = json.loads(meta.read_text())
+    document["config"]["model"]["g_features"] = 32
+    meta.write_text(json.dumps(document))
+  config = json.loads((workdir / "config.json").read_text())
+  config["model"]["g_features"] = 32
+  (workdir / "config.json").write_text(json.dumps(config))
+  before = tree_digest(workdir)
+  refused = run_command("ganjax.main", train_args(
+      workdir, mnist_dir, "--config.train.steps=12", "--config.model.g_features=32"),
+      ganjax_env, check=False)
+  assert_user_error(refused, "checkpoint 8 does not fit this run", "nothing was changed")
+  assert tree_digest(workdir) == before
+
+  # A checkpoint from a newer ganjax (a higher schema version) is refused too.
+  meta = workdir / "checkpoints" / "8" / "meta" / "metadata"
+  meta.write_text(meta.read_text().replace('"schema": 1', '"schema": 99'))
+  before = tree_digest(workdir)
+  refused = run_command("ganjax.main", train_args(
+      workdir, mnist_dir, "--config.train.steps=12", "--config.model.g_features=32"),
+      ganjax_env, check=False)
+  assert_user_error(refused, "written by a newer ganjax", "schema 99")
+  assert tree_digest(workdir) == before
+
+
+def test_second_trainer_is_refused_while_the_first_goes_on(tmp_path, mnist_dir,
+                                                           ganjax_env):
+  workdir = tmp_path / "run"
+  args = train_args(workdir, mnist_dir, "--config.train.steps=100000",
+                    "--config.ckpt.every_steps=4")
+  first = _start(args, ganjax_env)
+  _wait_for(lambda: (workdir / "checkpoints" / "4").is_dir(), first)
+  second = run_command("ganjax.main", args, ganjax_env, check=False)
+  assert_user_error(second, "in use by another trainer", f"pid {first.pid}")
+  # Read-only commands work beside the live run.
+  run_command("ganjax.sample", ["--workdir", str(workdir), "--num", "4", "--out",
+                                str(tmp_path / "live.png")], ganjax_env)
+  assert first.poll() is None  # untouched, still training
+  first.send_signal(signal.SIGTERM)
+  out, err = first.communicate(timeout=120)
+  assert first.returncode == 0, err
+  assert "Stopped at step" in out and "Traceback" not in err
+  assert not (workdir / ".ganjax.lock").exists()
+
+
+def test_ctrl_c_with_output_through_a_dead_pipe_still_saves(tmp_path, mnist_dir,
+                                                          ganjax_env):
+  """``ganjax.main ... | tee log``, then Ctrl-C: tee dies first, the run still saves."""
+  workdir = tmp_path / "run"
+  args = train_args(workdir, mnist_dir, "--config.train.steps=100000",
+                    "--config.ckpt.every_steps=100000", "--config.log.every_steps=1")
+  proc = _start(args, ganjax_env, stderr=subprocess.STDOUT)
+  _wait_for(lambda: _has_metrics(workdir), proc)
+  proc.stdout.close()  # The reader is gone: every later write hits a broken pipe.
+  proc.send_signal(signal.SIGINT)
+  assert proc.wait(timeout=120) == 130
+  steps = _steps(workdir)
+  assert len(steps) == 1 and steps[0] >= 1  # the checkpoint at the stop step
+
+
+def test_failed_first_run_does_not_lock_its_config(tmp_path, mnist_dir, ganjax_env):
+  workdir = tmp_path / "run"
+  too_big = run_command("ganjax.main", train_args(
+      workdir, mnist_dir, "--config.train.batch_size=20000"), ganjax_env, check=False)
+  assert_user_error(too_big, "fewer than one batch", "train.batch_size=20000")
+  assert not workdir.exists()  # nothing was left behind
+  # A first run killed before its first checkpoint: its config is not binding.
+  proc = _start(train_args(workdir, mnist_dir, "--config.train.steps=100000",
+                           "--config.ckpt.every_steps=100000"), ganjax_env)
+  _wait_for(lambda: _has_metrics(workdir), proc)
+  proc.kill()
+  proc.wait()
+  assert _steps(workdir) == []
+  corrected = run_command("ganjax.main", train_args(
+      workdir, mnist_dir, "--config.train.steps=2", "--config.train.batch_size=4",
+      "--config.ckpt.every_steps=2"), ganjax_env)
+  assert "Finished at step 2" in corrected.stdout
