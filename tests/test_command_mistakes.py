@@ -172,7 +172,11 @@ def test_eval_names_the_flag_for_data_that_moved(moved_data_run, tmp_path, ganja
 # ---------------------------------------------------------------------------
 
 
-def test_output_checks(tmp_path, trained_run):
+def test_output_checks(tmp_path):
+  trained_run = tmp_path / "run"
+  (trained_run / "checkpoints").mkdir(parents=True)
+  (trained_run / "config.json").write_text("{}")
+  (trained_run / "metrics.jsonl").write_text("")
   (tmp_path / "notes.txt").write_text("x")
   Image.new("L", (4, 4)).save(tmp_path / "old.png")
   before = tree_digest(tmp_path)
@@ -195,6 +199,23 @@ def test_output_checks(tmp_path, trained_run):
   paths.check_output_file(tmp_path / "new" / "dir" / "x.png", "--out", png=True)
   paths.check_output_file(tmp_path / "old.png", "--out", png=True)
   assert tree_digest(tmp_path) == before
+
+
+def test_run_dir_checks(tmp_path):
+  (tmp_path / "file").write_text("x")
+  run = tmp_path / "run"
+  (run / "checkpoints").mkdir(parents=True)
+  for path, message in [(tmp_path / "missing", "does not exist"),
+                        (tmp_path / "file", "not a directory"), (run, "no config.json")]:
+    with pytest.raises(UserError, match=message):
+      paths.check_run_dir(path)
+  for config, message in [("{bad", "unreadable"), ("[]", "not a ganjax run config"),
+                          ('{"model": {}}', "not a ganjax run config")]:
+    (run / "config.json").write_text(config)
+    with pytest.raises(UserError, match=message):
+      paths.check_run_dir(run)
+  (run / "config.json").write_text('{"model": {}, "data": {}, "optim": {}}')
+  assert paths.check_run_dir(run) == run
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
