@@ -71,7 +71,9 @@ def run_app(command: Callable[[], int]) -> None:
 
   def main(argv: list[str]) -> int:
     if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+      print(f"ganjax: error: unexpected arguments: {' '.join(argv[1:])} (flags are "
+            "--name=value)\nRun with --helpshort for the options.", file=sys.stderr)
+      return EXIT_USER_ERROR
     setup()
     return run_reporting_errors(command)
 

@@ -104,6 +104,8 @@ def run(config: ml_collections.ConfigDict, workdir: Optional[str],
   workdir_lib.check_writable(workdir)
   if has_checkpoints(workdir):  # Fail fast; restore checks each checkpoint's own.
     config_lib.check_resumable(config_lib.load_saved(workdir), config, workdir)
+  elif config.init_from is not None and not has_checkpoints(Path(config.init_from)):
+    raise UserError(f"config.init_from={config.init_from} holds no ganjax checkpoint")
   with contextlib.ExitStack() as stack:
     if stop is None:
       stop = stack.enter_context(StopRequest(install_handlers=jax.process_count() == 1))

@@ -46,7 +46,7 @@ def check_writable(workdir: Path) -> None:
   writable, and what the run writes must not exist as the wrong kind of file.
   """
   if workdir.exists() and not workdir.is_dir():
-    raise UserError(f"workdir {workdir} is a file, not a directory")
+    raise UserError(f"workdir {workdir} cannot be written: it is a file, not a directory")
   for name in _DIRECTORIES:
     if (workdir / name).exists() and not (workdir / name).is_dir():
       raise UserError(f"{workdir / name} is a file; a run keeps its {name} there in a "
@@ -59,7 +59,7 @@ def check_writable(workdir: Path) -> None:
   while not existing.exists():
     existing = existing.parent
   if not existing.is_dir():
-    raise UserError(f"workdir {workdir} cannot be created: {existing} is a file")
+    raise UserError(f"workdir {workdir} cannot be written: {existing} is a file")
   if not os.access(existing, os.W_OK | os.X_OK):
     raise UserError(f"workdir {workdir} cannot be written (permission denied on "
                     f"{existing})")
