@@ -127,12 +127,16 @@ def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_en
                     "content fingerprint", "--config.init_from=")
   assert tree_digest(workdir) == before
 
-  # The same files elsewhere: the contents match, the run resumes.
+  # The same files elsewhere: the contents match, the run resumes (and drops
+  # what someone wrote into its metrics file, saying so).
   moved = tmp_path / "moved-mnist"
   shutil.copytree(mnist_dir, moved)
+  with (workdir / "metrics.jsonl").open("a") as metrics:
+    metrics.write("an editor's note\n[1, 2]\n")
   resumed = run_command("ganjax.main", train_args(workdir, moved, "--config.train.steps=9"),
                         ganjax_env)
   assert "Resuming from checkpoint at step 8" in resumed.stdout
+  assert "dropped 2 unreadable line(s) of metrics.jsonl" in resumed.stderr
 
   # A new run on the other data, from the trained run's weights.
   tuned = run_command("ganjax.main", train_args(
