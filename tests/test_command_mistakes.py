@@ -265,6 +265,7 @@ def test_save_png_on_a_full_disk_leaves_nothing(tmp_path):
   assert tree_digest(tmp_path) == before
 
 
+@pytest.mark.slow  # Imports JAX and orbax in a subprocess (~10 s).
 def test_classifier_save_on_a_full_disk_leaves_nothing(tmp_path):
   (tmp_path / "keep.txt").write_text("x")
   before = tree_digest(tmp_path)
