@@ -15,6 +15,7 @@ from typing import Any, Iterable
 import ml_collections
 from ml_collections import config_dict
 
+from ganjax import paths
 from ganjax.errors import UserError
 
 CONFIG_FILE = "config.json"
@@ -224,10 +225,9 @@ def check_resumable(saved: dict[str, Any] | None, config: ml_collections.ConfigD
 
 
 def write(config: ml_collections.ConfigDict, workdir: Path) -> None:
-  path = Path(workdir) / CONFIG_FILE
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(to_json(config))
-  os.replace(tmp, path)
+  """Writes ``workdir/config.json`` atomically (a failed write leaves nothing)."""
+  text = to_json(config)
+  paths.write_atomically(Path(workdir) / CONFIG_FILE, lambda tmp: tmp.write_text(text))
 
 
 def from_json_dict(saved: dict[str, Any]) -> ml_collections.ConfigDict:

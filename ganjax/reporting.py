@@ -16,6 +16,8 @@ from typing import Mapping, Optional
 import numpy as np
 from PIL import Image
 
+from ganjax import paths
+
 # tensorboard's file I/O imports all of TensorFlow when it is installed (seconds of
 # start-up) unless this marker module exists; its stub handles local files.
 sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
@@ -72,9 +74,8 @@ def truncate_metrics(workdir: Path, after_step: int) -> int:
       dropped += bool(line.strip())
     elif step <= after_step:
       kept.append(line + "\n")
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text("".join(kept), encoding="utf-8")
-  os.replace(tmp, path)
+  text = "".join(kept)
+  paths.write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
   return dropped
 
 

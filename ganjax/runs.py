@@ -12,7 +12,8 @@ from typing import Any, Optional
 import ml_collections
 
 from ganjax import config as config_lib
-from ganjax import sharding
+from ganjax import paths, sharding
+from ganjax import workdir as workdir_lib
 from ganjax.checkpointing import Checkpoints
 from ganjax.errors import UserError
 from ganjax.models import GanModel
@@ -46,7 +47,7 @@ def load_trained(workdir: str) -> TrainedRun:
   Raises:
     UserError: no such run or no readable checkpoint.
   """
-  workdir = Path(workdir).expanduser().absolute()
+  workdir = paths.check_run_dir(workdir_lib.resolve(workdir))
   saved = config_lib.load_saved(workdir)
   if saved is None or not (workdir / "checkpoints").is_dir():
     raise UserError(f"{workdir} holds no ganjax run (no config.json or checkpoints/)")

@@ -228,14 +228,14 @@ class Trainer:
     self.dataset, examples = data or load_examples(config.data)
     if stop is not None:
       stop.check()
+    self.model = model_from_config(config.model, self.dataset.images.shape[1:],
+                                   self.dataset.num_classes)
     self.num_examples = len(self.dataset.images)
     if self.num_examples < config.train.batch_size:
       raise UserError(f"the dataset ({self.dataset.name}, split {self.dataset.split}) has "
                       f"{self.num_examples:,} examples, fewer than one batch of "
                       f"train.batch_size={config.train.batch_size}")
     self.data_identity = data_examples.data_identity(self.dataset, examples)
-    self.model = model_from_config(config.model, self.dataset.images.shape[1:],
-                                   self.dataset.num_classes)
     self.spec = StepSpec(self.model, loss=config.loss.adversarial,
                          l1_weight=config.loss.l1_weight,
                          reuse_fake=config.train.reuse_fake)

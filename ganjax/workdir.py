@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from ganjax import paths
 from ganjax.errors import UserError
 
 CHECKPOINTS = "checkpoints"
@@ -42,11 +43,11 @@ def resolve(workdir: Optional[str]) -> Path:
 def check_writable(workdir: Path) -> None:
   """Raises UserError if a run could not write everything it needs in ``workdir``.
 
-  Writes nothing: the directory itself (or its nearest existing parent) must be
-  writable, and what the run writes must not exist as the wrong kind of file.
+  Leaves nothing behind: the workdir (or its nearest existing parent) must take
+  a file, and what the run writes must not exist as the wrong kind of file.
   """
   if workdir.exists() and not workdir.is_dir():
-    raise UserError(f"workdir {workdir} cannot be written: it is a file, not a directory")
+    raise UserError(f"cannot write workdir {workdir}: it is a file, not a directory")
   for name in _DIRECTORIES:
     if (workdir / name).exists() and not (workdir / name).is_dir():
       raise UserError(f"{workdir / name} is a file; a run keeps its {name} there in a "
@@ -55,18 +56,7 @@ def check_writable(workdir: Path) -> None:
     if (workdir / name).is_dir():
       raise UserError(f"{workdir / name} is a directory; a run writes its {name} there "
                       "(move the directory away)")
-  existing = workdir
-  while not existing.exists():
-    existing = existing.parent
-  if not existing.is_dir():
-    raise UserError(f"workdir {workdir} cannot be written: {existing} is a file")
-  if not os.access(existing, os.W_OK | os.X_OK):
-    raise UserError(f"workdir {workdir} cannot be written (permission denied on "
-                    f"{existing})")
-  for name in (*_DIRECTORIES, *_FILES):
-    path = workdir / name
-    if path.exists() and not os.access(path, os.W_OK):
-      raise UserError(f"{path} cannot be written (permission denied)")
+  paths.check_writable_dir(workdir, f"workdir {workdir}")
 
 
 class WorkdirLock:

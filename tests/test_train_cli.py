@@ -101,4 +101,4 @@ def test_unwritable_workdir(tmp_path, mnist_dir, ganjax_env):
   result = run_command("ganjax.main", train_args(blocker / "run", mnist_dir), ganjax_env,
                        check=False)
   assert result.returncode == 2
-  assert "cannot be written" in result.stderr and "Traceback" not in result.stderr
+  assert "cannot write workdir" in result.stderr and "Traceback" not in result.stderr
