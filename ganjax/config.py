@@ -158,6 +158,16 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in _BOOLEANS:
     if key in flat and not isinstance(flat[key], bool):
       raise UserError(f"config.{key} must be True or False, not {flat[key]!r}")
+  for key in ("data.image_size", "data.patch_size", "data.patch_stride"):
+    value = flat.get(key)
+    if value is not None and (not _is_int(value) or value <= 0):
+      raise UserError(f"config.{key} must be a positive integer, not {value!r}")
+  mask = flat.get("data.mask_fraction")
+  if mask is not None and not (isinstance(mask, (int, float)) and 0 < mask <= 1):
+    raise UserError(f"config.data.mask_fraction must be in (0, 1], not {mask!r}")
+  scale = flat.get("data.photo_scale")
+  if scale is not None and not (isinstance(scale, (int, float)) and scale > 0):
+    raise UserError(f"config.data.photo_scale must be positive, not {scale!r}")
   seed = flat.get("seed")
   if not _is_int(seed) or not 0 <= seed < 2**32:
     raise UserError(f"config.seed must be an integer from 0 to 2**32 - 1, not {seed!r}")
