@@ -87,13 +87,14 @@ class WorkdirLock:
 
   def acquire(self) -> None:
     """Raises UserError naming the holder when another live process has the lock."""
-    if not self.workdir.exists():
-      try:
-        self.workdir.mkdir(parents=True)
-        self._created_workdir = True
-      except OSError as e:
-        raise UserError(f"workdir {self.workdir} cannot be created "
-                        f"({e.strerror or e})") from e
+    try:
+      self.workdir.mkdir(parents=True)
+      self._created_workdir = True
+    except FileExistsError:  # Also: another process of this run made it just now.
+      pass
+    except OSError as e:
+      raise UserError(f"workdir {self.workdir} cannot be created "
+                      f"({e.strerror or e})") from e
     while True:
       try:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -104,7 +104,7 @@ def test_preempting_one_process_stops_both_at_the_same_step(tmp_path, mnist_dir,
   metrics = workdir / "metrics.jsonl"
   deadline = time.monotonic() + 300
   while not (metrics.exists() and metrics.stat().st_size > 0):
-    assert all(p.poll() is None for p in procs) and time.monotonic() < deadline
+    assert all(p.poll() is None for p in procs) and time.monotonic() < deadline, [p.communicate() for p in procs if p.poll() is not None]
     time.sleep(0.05)
   procs[1].send_signal(signal.SIGTERM)  # Only the non-leading host is preempted.
   (out0, err0), (out1, err1) = [p.communicate(timeout=300) for p in procs]
