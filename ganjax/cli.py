@@ -263,8 +263,12 @@ def enable_compilation_cache() -> None:
                              str(Path.home() / ".cache" / "ganjax" / "xla"))
   if not directory:
     return
-  import jax
-  jax.config.update("jax_compilation_cache_dir", directory)
   # Cache everything that took noticeable time: GAN steps on CPU compile in seconds.
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  settings = {"jax_compilation_cache_dir": directory,
+              "jax_persistent_cache_min_compile_time_secs": 0.5,
+              "jax_persistent_cache_min_entry_size_bytes": 0}
+  if "jax" in sys.modules:
+    for name, value in settings.items():
+      sys.modules["jax"].config.update(name, value)
+  else:  # JAX reads them when it is imported: a mistake found before costs no import.
+    os.environ.update({name.upper(): str(value) for name, value in settings.items()})

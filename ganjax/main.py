@@ -13,6 +13,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from ganjax import cli
+from ganjax import config as config_lib
 from ganjax.stopping import StopRequest
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -31,6 +32,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 def _command(stop: StopRequest) -> int:
   config = cli.config_value(_CONFIG)
+  config_lib.validate(config)  # Again in train.run; here it spares a mistake the imports.
   distributed = _DISTRIBUTED.value or _COORDINATOR.value is not None
   if distributed:  # JAX's preemption notifier takes SIGTERM over.
     stop.__exit__()
