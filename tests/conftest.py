@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,24 @@ def assert_user_error(result: subprocess.CompletedProcess, *fragments: str,
   for fragment in fragments:
     assert fragment in errors[0], (fragment, errors[0])
   return errors[0]
+
+
+def start_trainer(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
+  """Starts ``python -m ganjax.main args`` in the background (text pipes by default)."""
+  kwargs.setdefault("stdout", subprocess.PIPE)
+  kwargs.setdefault("stderr", subprocess.PIPE)
+  return subprocess.Popen([sys.executable, "-m", "ganjax.main", *args], cwd=REPO,
+                          env=env, text=True, **kwargs)
+
+
+def wait_for(predicate, proc: subprocess.Popen, timeout: float = 300,
+             poll: float = 0.005) -> None:
+  """Polls ``predicate`` until true; fails if ``proc`` ends first or time runs out."""
+  deadline = time.monotonic() + timeout
+  while not predicate():
+    if proc.poll() is not None:
+      raise AssertionError(f"process ended early:\n{proc.communicate()}")
+    if time.monotonic() > deadline:
+      proc.kill()
+      raise AssertionError("timed out")
+    time.sleep(poll)

@@ -8,36 +8,17 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (REPO, assert_user_error, run_command, train_args, tree_digest)
+from conftest import (assert_user_error, run_command, start_trainer, train_args,
+                      tree_digest, wait_for)
 from ganjax.checkpointing import mismatching_leaves, read_arrays
 
 STEPS_8 = ["--config.train.steps=8", "--config.ckpt.every_steps=4",
            "--config.samples.every_steps=4"]
-
-
-def _start(args: list[str], env: dict, **kwargs) -> subprocess.Popen:
-  kwargs.setdefault("stdout", subprocess.PIPE)
-  kwargs.setdefault("stderr", subprocess.PIPE)
-  return subprocess.Popen([sys.executable, "-m", "ganjax.main", *args], cwd=REPO,
-                          env=env, text=True, **kwargs)
-
-
-def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 300,
-              poll: float = 0.005) -> None:
-  deadline = time.monotonic() + timeout
-  while not predicate():
-    if proc.poll() is not None:
-      raise AssertionError(f"process ended early:\n{proc.communicate()}")
-    if time.monotonic() > deadline:
-      proc.kill()
-      raise AssertionError("timed out")
-    time.sleep(poll)
 
 
 def _steps(workdir: Path) -> list[int]:
@@ -67,6 +48,14 @@ def trained(tmp_path_factory, mnist_dir, session_env) -> Path:
   return workdir
 
 
+def _assert_refused_untouched(workdir: Path, args: list[str], env: dict,
+                              *fragments: str) -> None:
+  """The trainer refuses with one line naming ``fragments`` and changes no file."""
+  before = tree_digest(workdir)
+  assert_user_error(run_command("ganjax.main", args, env, check=False), *fragments)
+  assert tree_digest(workdir) == before
+
+
 def _copy(run: Path, tmp_path: Path) -> Path:
   workdir = tmp_path / "run"
   shutil.copytree(run, workdir)
@@ -80,8 +69,8 @@ def test_signal_during_restore_keeps_every_checkpoint(tmp_path, mnist_dir, ganja
   before = tree_digest(workdir)
   args = train_args(workdir, mnist_dir, "--config.train.steps=100")
   for _ in range(5):  # The signal must land while the checkpoint is being read.
-    proc = _start(args, ganjax_env)
-    _wait_for(lambda: _opened_checkpoint_files(proc.pid), proc, poll=0.001)
+    proc = start_trainer(args, ganjax_env)
+    wait_for(lambda: _opened_checkpoint_files(proc.pid), proc, poll=0.001)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     if "stopping once the checkpoint is read" in err:
@@ -97,7 +86,7 @@ def test_signal_during_restore_keeps_every_checkpoint(tmp_path, mnist_dir, ganja
 def test_sigterm_during_startup_is_a_clean_stop(tmp_path, mnist_dir, ganjax_env, trained):
   workdir = _copy(trained, tmp_path)
   before = tree_digest(workdir)
-  proc = _start(train_args(workdir, mnist_dir, "--config.train.steps=100"), ganjax_env)
+  proc = start_trainer(train_args(workdir, mnist_dir, "--config.train.steps=100"), ganjax_env)
   time.sleep(1.0)  # Importing JAX and TensorFlow.
   proc.send_signal(signal.SIGTERM)
   out, err = proc.communicate(timeout=120)
@@ -110,7 +99,6 @@ def test_sigterm_during_startup_is_a_clean_stop(tmp_path, mnist_dir, ganjax_env,
 def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_env,
                                                   trained):
   workdir = _copy(trained, tmp_path)
-  before = tree_digest(workdir)
   # Other data: the first half of the same digits.
   half = tmp_path / "half"
   half.mkdir()
@@ -121,11 +109,9 @@ def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_en
     head = bytearray(data[:header])
     head[4:8] = (5000).to_bytes(4, "big")
     (half / name).write_bytes(bytes(head) + data[header:header + 5000 * row])
-  refused = run_command("ganjax.main", train_args(workdir, half, "--config.train.steps=12"),
-                        ganjax_env, check=False)
-  assert_user_error(refused, "trained on other data", "10,000 -> 5,000 examples",
-                    "content fingerprint", "--config.init_from=")
-  assert tree_digest(workdir) == before
+  _assert_refused_untouched(workdir, train_args(workdir, half, "--config.train.steps=12"),
+                            ganjax_env, "trained on other data", "10,000 -> 5,000 examples",
+                            "content fingerprint", "--config.init_from=")
 
   # The same files elsewhere: the contents match, the run resumes (and drops
   # what someone wrote into its metrics file, saying so).
@@ -166,22 +152,16 @@ def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, mnist_dir, ganja
   config = json.loads((workdir / "config.json").read_text())
   config["model"]["g_features"] = 32
   (workdir / "config.json").write_text(json.dumps(config))
-  before = tree_digest(workdir)
-  refused = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, "--config.train.steps=12", "--config.model.g_features=32"),
-      ganjax_env, check=False)
-  assert_user_error(refused, "checkpoint 8 does not fit this run", "nothing was changed")
-  assert tree_digest(workdir) == before
+  args = train_args(workdir, mnist_dir, "--config.train.steps=12",
+                    "--config.model.g_features=32")
+  _assert_refused_untouched(workdir, args, ganjax_env, "checkpoint 8 does not fit this run",
+                            "nothing was changed")
 
   # A checkpoint from a newer ganjax (a higher schema version) is refused too.
   meta = workdir / "checkpoints" / "8" / "meta" / "metadata"
   meta.write_text(meta.read_text().replace('"schema": 1', '"schema": 99'))
-  before = tree_digest(workdir)
-  refused = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, "--config.train.steps=12", "--config.model.g_features=32"),
-      ganjax_env, check=False)
-  assert_user_error(refused, "written by a newer ganjax", "schema 99")
-  assert tree_digest(workdir) == before
+  _assert_refused_untouched(workdir, args, ganjax_env, "written by a newer ganjax",
+                            "schema 99")
 
 
 def test_second_trainer_is_refused_while_the_first_goes_on(tmp_path, mnist_dir,
@@ -189,8 +169,8 @@ def test_second_trainer_is_refused_while_the_first_goes_on(tmp_path, mnist_dir,
   workdir = tmp_path / "run"
   args = train_args(workdir, mnist_dir, "--config.train.steps=100000",
                     "--config.ckpt.every_steps=4")
-  first = _start(args, ganjax_env)
-  _wait_for(lambda: (workdir / "checkpoints" / "4").is_dir(), first)
+  first = start_trainer(args, ganjax_env)
+  wait_for(lambda: (workdir / "checkpoints" / "4").is_dir(), first)
   second = run_command("ganjax.main", args, ganjax_env, check=False)
   assert_user_error(second, "in use by another trainer", f"pid {first.pid}")
   # Read-only commands work beside the live run.
@@ -210,8 +190,8 @@ def test_ctrl_c_with_output_through_a_dead_pipe_still_saves(tmp_path, mnist_dir,
   workdir = tmp_path / "run"
   args = train_args(workdir, mnist_dir, "--config.train.steps=100000",
                     "--config.ckpt.every_steps=100000", "--config.log.every_steps=1")
-  proc = _start(args, ganjax_env, stderr=subprocess.STDOUT)
-  _wait_for(lambda: _has_metrics(workdir), proc)
+  proc = start_trainer(args, ganjax_env, stderr=subprocess.STDOUT)
+  wait_for(lambda: _has_metrics(workdir), proc)
   proc.stdout.close()  # The reader is gone: every later write hits a broken pipe.
   proc.send_signal(signal.SIGINT)
   assert proc.wait(timeout=120) == 130
@@ -226,9 +206,9 @@ def test_failed_first_run_does_not_lock_its_config(tmp_path, mnist_dir, ganjax_e
   assert_user_error(too_big, "fewer than one batch", "train.batch_size=20000")
   assert not workdir.exists()  # nothing was left behind
   # A first run killed before its first checkpoint: its config is not binding.
-  proc = _start(train_args(workdir, mnist_dir, "--config.train.steps=100000",
+  proc = start_trainer(train_args(workdir, mnist_dir, "--config.train.steps=100000",
                            "--config.ckpt.every_steps=100000"), ganjax_env)
-  _wait_for(lambda: _has_metrics(workdir), proc)
+  wait_for(lambda: _has_metrics(workdir), proc)
   proc.kill()
   proc.wait()
   assert _steps(workdir) == []

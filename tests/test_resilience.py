@@ -9,34 +9,16 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import REPO, run_command, train_args
+from conftest import REPO, run_command, start_trainer, train_args, wait_for
 from ganjax.checkpointing import mismatching_leaves, read_arrays
 
 STEPS_12 = ["--config.train.steps=12", "--config.ckpt.every_steps=4",
             "--config.samples.every_steps=4"]
-
-
-def _start(args: list[str], env: dict, **kwargs) -> subprocess.Popen:
-  kwargs.setdefault("stderr", subprocess.PIPE)
-  return subprocess.Popen([sys.executable, "-m", "ganjax.main", *args], cwd=REPO,
-                          env=env, stdout=subprocess.PIPE, text=True, **kwargs)
-
-
-def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 300) -> None:
-  deadline = time.monotonic() + timeout
-  while not predicate():
-    if proc.poll() is not None:
-      raise AssertionError(f"process ended early:\n{proc.communicate()}")
-    if time.monotonic() > deadline:
-      proc.kill()
-      raise AssertionError("timed out")
-    time.sleep(0.005)
 
 
 def _steps(workdir: Path) -> list[int]:
@@ -59,10 +41,10 @@ def test_sigkill_mid_save_then_resume_is_bit_exact(tmp_path, mnist_dir, ganjax_e
                                                    straight_run):
   workdir = tmp_path / "run"
   args = train_args(workdir, mnist_dir, *STEPS_12)
-  proc = _start(args, ganjax_env)
+  proc = start_trainer(args, ganjax_env)
   checkpoints = workdir / "checkpoints"
   # Kill the moment the asynchronous save of step 8 starts writing.
-  _wait_for(lambda: checkpoints.is_dir() and any(
+  wait_for(lambda: checkpoints.is_dir() and any(
       p.name.startswith("8") for p in checkpoints.iterdir()), proc)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
@@ -84,8 +66,8 @@ def test_signal_stops_at_step_boundary_with_checkpoint(tmp_path, mnist_dir, ganj
   workdir = tmp_path / "run"
   args = train_args(workdir, mnist_dir, "--config.train.steps=100000",
                     "--config.ckpt.every_steps=100000")
-  proc = _start(args, ganjax_env)
-  _wait_for(lambda: (workdir / "metrics.jsonl").exists()
+  proc = start_trainer(args, ganjax_env)
+  wait_for(lambda: (workdir / "metrics.jsonl").exists()
             and (workdir / "metrics.jsonl").stat().st_size > 0, proc)
   proc.send_signal(sig)
   out, err = proc.communicate(timeout=120)
@@ -107,10 +89,10 @@ def test_second_ctrl_c_stops_at_once_and_last_checkpoint_restores(tmp_path, mnis
                     "--config.ckpt.every_steps=4")
   stderr = tmp_path / "stderr.txt"
   with stderr.open("w") as stderr_file:
-    proc = _start(args, ganjax_env, stderr=stderr_file)
-  _wait_for(lambda: (workdir / "checkpoints" / "4").is_dir(), proc)
+    proc = start_trainer(args, ganjax_env, stderr=stderr_file)
+  wait_for(lambda: (workdir / "checkpoints" / "4").is_dir(), proc)
   proc.send_signal(signal.SIGINT)
-  _wait_for(lambda: "SIGINT received" in stderr.read_text(), proc, timeout=60)
+  wait_for(lambda: "SIGINT received" in stderr.read_text(), proc, timeout=60)
   proc.send_signal(signal.SIGINT)
   proc.communicate(timeout=60)
   assert proc.returncode == 130
