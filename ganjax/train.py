@@ -102,9 +102,10 @@ def run(config: ml_collections.ConfigDict, workdir: Optional[str],
   config = config_lib.absolute_paths(config)
   workdir = workdir_lib.resolve(workdir)
   workdir_lib.check_writable(workdir)
-  if has_checkpoints(workdir):  # Fail fast; restore checks each checkpoint's own.
+  if workdir_lib.checkpoint_steps(workdir):  # Fail fast; restore checks each one's own.
     config_lib.check_resumable(config_lib.load_saved(workdir), config, workdir)
-  elif config.init_from is not None and not has_checkpoints(Path(config.init_from)):
+  elif (config.init_from is not None
+        and not workdir_lib.checkpoint_steps(Path(config.init_from))):
     raise UserError(f"config.init_from={config.init_from} holds no ganjax checkpoint")
   with contextlib.ExitStack() as stack:
     if stop is None:
@@ -112,17 +113,9 @@ def run(config: ml_collections.ConfigDict, workdir: Optional[str],
     stop.check()
     trainer = Trainer(config, workdir, stop=stop)
     stop.check()
-    stack.enter_context(workdir_lib.WorkdirLock(
-        workdir, f"{workdir_lib.LOCK}.{jax.process_index()}"
-        if jax.process_count() > 1 else workdir_lib.LOCK))
+    stack.enter_context(workdir_lib.WorkdirLock(workdir, jax.process_index()))
     stack.callback(trainer.close)
     return trainer.train(stop)
-
-
-def has_checkpoints(workdir: Path) -> bool:
-  """Whether ``workdir`` holds a checkpoint (or the remains of one)."""
-  directory = workdir / workdir_lib.CHECKPOINTS
-  return directory.is_dir() and any(p.name.isdigit() for p in directory.iterdir())
 
 
 def check_choices(config: ml_collections.ConfigDict) -> None:
@@ -311,7 +304,7 @@ class Trainer:
       UserError: it was trained with another config or on other data.
     """
     restored = None
-    if has_checkpoints(self.workdir) or self.checkpoints is not None:
+    if self.checkpoints is not None or workdir_lib.checkpoint_steps(self.workdir):
       restored = self._open_checkpoints().restore_latest(
           abstract_state(self._init, self.mesh), self._check_meta)
       for skipped in restored.skipped if restored else self.checkpoints.last_skipped:
@@ -343,9 +336,7 @@ class Trainer:
       UserError: the other run has no readable checkpoint or other networks.
     """
     source = Path(self.config.init_from)
-    steps = sorted((int(p.name) for p in (source / workdir_lib.CHECKPOINTS).glob("*")
-                    if p.name.isdigit()), reverse=True) if source.is_dir() else []
-    for step in steps:
+    for step in workdir_lib.checkpoint_steps(source):
       try:
         arrays = read_arrays(source / workdir_lib.CHECKPOINTS / str(step))
         break

@@ -40,6 +40,15 @@ def resolve(workdir: Optional[str]) -> Path:
   return Path(workdir).expanduser().absolute()
 
 
+def checkpoint_steps(workdir: Path) -> list[int]:
+  """Steps of the checkpoint directories in ``workdir`` (or their remains), newest first."""
+  directory = workdir / CHECKPOINTS
+  if not directory.is_dir():
+    return []
+  return sorted((int(p.name) for p in directory.iterdir() if p.name.isdigit()),
+                reverse=True)
+
+
 def check_writable(workdir: Path) -> None:
   """Raises UserError if a run could not write everything it needs in ``workdir``.
 
@@ -69,12 +78,13 @@ class WorkdirLock:
 
   Args:
     workdir: the run's directory.
-    name: the lock file; each process of a multi-process run locks its own.
+    process_index: each process of a multi-process run locks its own file;
+      process 0's is the one a single-process run takes.
   """
 
-  def __init__(self, workdir: Path, name: str = LOCK):
+  def __init__(self, workdir: Path, process_index: int = 0):
     self.workdir = workdir
-    self.path = workdir / name
+    self.path = workdir / (f"{LOCK}.{process_index}" if process_index else LOCK)
     self._fd: Optional[int] = None
     self._created_workdir = False
 
