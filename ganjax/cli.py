@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ganjax.errors import UserError
+from ganjax.errors import UserError, find_in_chain
 from ganjax.stopping import Interrupted, interrupt_in
 
 EXIT_USER_ERROR = 2
@@ -99,8 +99,9 @@ def run_reporting_errors(fn: Callable[..., int], *args: Any) -> int:
   except KeyboardInterrupt as e:  # Before the training loop handles signals itself.
     return _interrupted(e)
   except Exception as e:
-    if interrupt_in(e) is not None:
-      return _interrupted(interrupt_in(e))
+    interrupt = interrupt_in(e)
+    if interrupt is not None:
+      return _interrupted(interrupt)
     os_error = _environment_error(e)
     if os_error is None:
       raise
@@ -122,13 +123,8 @@ def _interrupted(error: KeyboardInterrupt) -> int:
 
 def _environment_error(error: Optional[BaseException]) -> Optional[OSError]:
   """The OS error of the environment in ``error``'s cause chain, if any."""
-  seen = set()
-  while error is not None and id(error) not in seen:
-    if isinstance(error, OSError) and error.errno in ENVIRONMENT_ERRNOS:
-      return error
-    seen.add(id(error))
-    error = error.__cause__ or error.__context__
-  return None
+  return find_in_chain(error, lambda e: isinstance(e, OSError)
+                       and e.errno in ENVIRONMENT_ERRNOS)
 
 
 def maybe_initialize_distributed(enabled: bool, coordinator_address: Optional[str],

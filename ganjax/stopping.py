@@ -21,6 +21,8 @@ import signal
 import sys
 from typing import Callable, Iterator, Optional
 
+from ganjax.errors import find_in_chain
+
 EXIT_CODES = {signal.SIGTERM: 0, signal.SIGINT: 130}
 
 
@@ -37,18 +39,8 @@ class Interrupted(KeyboardInterrupt):
 
 
 def interrupt_in(error: Optional[BaseException]) -> Optional[KeyboardInterrupt]:
-  """The KeyboardInterrupt in ``error``'s cause or context chain, if any.
-
-  Libraries (orbax, asyncio) wrap an interrupt that hit their code in errors of
-  their own; an interrupt is never a sign of damage.
-  """
-  seen = set()
-  while error is not None and id(error) not in seen:
-    if isinstance(error, KeyboardInterrupt):
-      return error
-    seen.add(id(error))
-    error = error.__cause__ or error.__context__
-  return None
+  """The KeyboardInterrupt in ``error``'s cause chain, if any: never a sign of damage."""
+  return find_in_chain(error, lambda e: isinstance(e, KeyboardInterrupt))
 
 
 def write_console(message: str) -> None:
