@@ -4,6 +4,7 @@ Real commands in real processes, real signals; every refusal leaves the workdir'
 files byte-identical (``tree_digest``).
 """
 
+import json
 import os
 import shutil
 import signal
@@ -140,7 +141,6 @@ def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_en
 def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, mnist_dir, ganjax_env,
                                                       trained):
   """A checkpoint from another model (or a future ganjax) is intact: refuse, keep it."""
-  import json
   workdir = _copy(trained, tmp_path)
   # Its config says g_features=32 but its arrays are g_features=16's: as if a
   # ganjax version with other state had written it.
@@ -207,12 +207,13 @@ def test_failed_first_run_does_not_lock_its_config(tmp_path, mnist_dir, ganjax_e
   assert not workdir.exists()  # nothing was left behind
   # A first run killed before its first checkpoint: its config is not binding.
   proc = start_trainer(train_args(workdir, mnist_dir, "--config.train.steps=100000",
-                           "--config.ckpt.every_steps=100000"), ganjax_env)
+                                  "--config.ckpt.every_steps=100000"), ganjax_env)
   wait_for(lambda: _has_metrics(workdir), proc)
   proc.kill()
   proc.wait()
   assert _steps(workdir) == []
   corrected = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, "--config.train.steps=2", "--config.train.batch_size=4",
+      workdir, mnist_dir, "--config.train.steps=2", "--config.seed=1",
       "--config.ckpt.every_steps=2"), ganjax_env)
   assert "Finished at step 2" in corrected.stdout
+  assert json.loads((workdir / "config.json").read_text())["seed"] == 1
