@@ -9,12 +9,18 @@ the cluster from the environment) or the explicit coordinator flags.
 """
 
 
-from absl import flags
-from ml_collections import config_flags
-
-from ganjax import cli
-from ganjax import config as config_lib
+# Signals are handled from the first moment, before the other imports: a SIGTERM
+# during start-up is a clean stop, not a death (ganjax.stopping needs only the
+# standard library).
 from ganjax.stopping import StopRequest
+
+_STOP = StopRequest().__enter__()
+
+from absl import flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from ganjax import cli  # noqa: E402
+from ganjax import config as config_lib  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (experiments/*.py); override values with "
@@ -31,6 +37,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def _command(stop: StopRequest) -> int:
+  stop.check()
   config = cli.config_value(_CONFIG)
   config_lib.validate(config)  # Again in train.run; here it spares a mistake the imports.
   distributed = _DISTRIBUTED.value or _COORDINATOR.value is not None
@@ -45,10 +52,8 @@ def _command(stop: StopRequest) -> int:
 
 
 def run() -> None:
-  # Signals are handled from the first moment: a SIGTERM during start-up is a
-  # clean stop, not a death.
-  with StopRequest() as stop:
-    cli.run_app(lambda: _command(stop))
+  with _STOP:
+    cli.run_app(lambda: _command(_STOP))
 
 
 if __name__ == "__main__":
