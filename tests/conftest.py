@@ -65,6 +65,23 @@ def classifier_dir(tmp_path_factory, mnist_dir, session_env) -> Path:
   return directory
 
 
+#: The shared trained run: checkpoints and sample grids at steps 4, 8 and 12.
+STEPS_12 = ["--config.train.steps=12", "--config.ckpt.every_steps=4",
+            "--config.samples.every_steps=4"]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, mnist_dir, session_env) -> Path:
+  """An uninterrupted 12-step run of the tiny seed model, made once per session.
+
+  Tests read it or copy it, never change it: it is also the reference that
+  resumed runs must reproduce bit for bit.
+  """
+  workdir = tmp_path_factory.mktemp("trained") / "run"
+  run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_12), session_env)
+  return workdir
+
+
 def run_command(module: str, args: list[str], env: dict[str, str],
                 timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
   """Runs ``python -m module args`` from the repo root and returns its result."""

@@ -20,20 +20,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO, assert_user_error, run_command, train_args, tree_digest
+from conftest import REPO, assert_user_error, run_command, tree_digest
 
 from ganjax import images, paths
 from ganjax.errors import UserError
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, mnist_dir, session_env) -> Path:
-  """A tiny unconditional run with one checkpoint (step 4)."""
-  workdir = tmp_path_factory.mktemp("mistakes") / "run"
-  run_command("ganjax.main", train_args(
-      workdir, mnist_dir, "--config.train.steps=4", "--config.ckpt.every_steps=4",
-      "--config.samples.every_steps=4"), session_env)
-  return workdir
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ def cgan_run(tmp_path_factory, mnist_dir, session_env):
   return workdir
 
 
+@pytest.mark.slow
 def test_cgan_samples_of_class_k_are_classified_as_k(cgan_run, mnist_dir):
   from ganjax import label_accuracy, runs
   from ganjax.data import load_dataset
@@ -107,6 +108,7 @@ def pix2pix_run(tmp_path_factory, mnist_dir, session_env):
   return workdir
 
 
+@pytest.mark.slow
 def test_pix2pix_beats_the_identity_on_held_out_pairs(pix2pix_run, mnist_dir):
   from ganjax import runs, sampling
   from ganjax.data import load_dataset
@@ -193,6 +195,7 @@ def test_cgan_on_unlabelled_data_is_one_line_error(tmp_path, ganjax_env):
   assert "has no labels" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_pix2pix_inpainting_resume_is_bit_identical(tmp_path, mnist_dir, ganjax_env):
   """Paired data made at load time (random holes) resumes exactly: 3 + 3 steps
   give the same checkpoint as 6 straight (same shapes as the pix2pix fixture, so

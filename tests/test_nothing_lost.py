@@ -18,10 +18,6 @@ from conftest import (assert_user_error, run_command, start_trainer, train_args,
                       tree_digest, wait_for)
 from ganjax.checkpointing import mismatching_leaves, read_arrays
 
-STEPS_8 = ["--config.train.steps=8", "--config.ckpt.every_steps=4",
-           "--config.samples.every_steps=4"]
-
-
 def _steps(workdir: Path) -> list[int]:
   return sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()
                 if p.name.isdigit())
@@ -41,12 +37,10 @@ def _opened_checkpoint_files(pid: int) -> bool:
     return False
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, mnist_dir, session_env) -> Path:
-  """A finished 8-step run (checkpoints 4 and 8) to resume in copies."""
-  workdir = tmp_path_factory.mktemp("trained") / "run"
-  run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_8), session_env)
-  return workdir
+@pytest.fixture
+def trained(trained_run) -> Path:
+  """A finished 12-step run (checkpoints 4, 8 and 12) to resume in copies."""
+  return trained_run
 
 
 def _assert_refused_untouched(workdir: Path, args: list[str], env: dict,
@@ -63,7 +57,8 @@ def _copy(run: Path, tmp_path: Path) -> Path:
   return workdir
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 0)])
+@pytest.mark.parametrize("sig, code", [
+    (signal.SIGINT, 130), pytest.param(signal.SIGTERM, 0, marks=pytest.mark.slow)])
 def test_signal_during_restore_keeps_every_checkpoint(tmp_path, mnist_dir, ganjax_env,
                                                       trained, sig, code):
   workdir = _copy(trained, tmp_path)
@@ -110,7 +105,7 @@ def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_en
     head = bytearray(data[:header])
     head[4:8] = (5000).to_bytes(4, "big")
     (half / name).write_bytes(bytes(head) + data[header:header + 5000 * row])
-  _assert_refused_untouched(workdir, train_args(workdir, half, "--config.train.steps=12"),
+  _assert_refused_untouched(workdir, train_args(workdir, half, "--config.train.steps=16"),
                             ganjax_env, "trained on other data", "10,000 -> 5,000 examples",
                             "content fingerprint", "--config.init_from=")
 
@@ -120,17 +115,17 @@ def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_en
   shutil.copytree(mnist_dir, moved)
   with (workdir / "metrics.jsonl").open("a") as metrics:
     metrics.write("an editor's note\n[1, 2]\n")
-  resumed = run_command("ganjax.main", train_args(workdir, moved, "--config.train.steps=9"),
+  resumed = run_command("ganjax.main", train_args(workdir, moved, "--config.train.steps=13"),
                         ganjax_env)
-  assert "Resuming from checkpoint at step 8" in resumed.stdout
+  assert "Resuming from checkpoint at step 12" in resumed.stdout
   assert "dropped 2 unreadable line(s) of metrics.jsonl" in resumed.stderr
 
   # A new run on the other data, from the trained run's weights.
   tuned = run_command("ganjax.main", train_args(
       tmp_path / "tuned", half, "--config.train.steps=1", f"--config.init_from={trained}"),
       ganjax_env)
-  assert f"Starting from the weights of {trained} at step 8" in tuned.stdout
-  start = read_arrays(trained / "checkpoints" / "8")
+  assert f"Starting from the weights of {trained} at step 12" in tuned.stdout
+  start = read_arrays(trained / "checkpoints" / "12")
   after_one_step = read_arrays(tmp_path / "tuned" / "checkpoints" / "1")
   assert after_one_step["g/step"] == 1  # a new run: fresh step and optimizer
   assert mismatching_leaves(  # weights moved on from the trained run's, by one step
@@ -144,7 +139,7 @@ def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, mnist_dir, ganja
   workdir = _copy(trained, tmp_path)
   # Its config says g_features=32 but its arrays are g_features=16's: as if a
   # ganjax version with other state had written it.
-  for step in (4, 8):
+  for step in (4, 8, 12):
     meta = workdir / "checkpoints" / str(step) / "meta" / "metadata"
     document = json.loads(meta.read_text())
     document["config"]["model"]["g_features"] = 32
@@ -152,13 +147,13 @@ def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, mnist_dir, ganja
   config = json.loads((workdir / "config.json").read_text())
   config["model"]["g_features"] = 32
   (workdir / "config.json").write_text(json.dumps(config))
-  args = train_args(workdir, mnist_dir, "--config.train.steps=12",
+  args = train_args(workdir, mnist_dir, "--config.train.steps=16",
                     "--config.model.g_features=32")
-  _assert_refused_untouched(workdir, args, ganjax_env, "checkpoint 8 does not fit this run",
+  _assert_refused_untouched(workdir, args, ganjax_env, "checkpoint 12 does not fit this run",
                             "nothing was changed")
 
   # A checkpoint from a newer ganjax (a higher schema version) is refused too.
-  meta = workdir / "checkpoints" / "8" / "meta" / "metadata"
+  meta = workdir / "checkpoints" / "12" / "meta" / "metadata"
   meta.write_text(meta.read_text().replace('"schema": 1', '"schema": 99'))
   _assert_refused_untouched(workdir, args, ganjax_env, "written by a newer ganjax",
                             "schema 99")

@@ -14,11 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, run_command, start_trainer, train_args, wait_for
+from conftest import STEPS_12, REPO, run_command, start_trainer, train_args, wait_for
 from ganjax.checkpointing import mismatching_leaves, read_arrays
-
-STEPS_12 = ["--config.train.steps=12", "--config.ckpt.every_steps=4",
-            "--config.samples.every_steps=4"]
 
 
 def _steps(workdir: Path) -> list[int]:
@@ -29,12 +26,10 @@ def _metric_steps(workdir: Path) -> list[int]:
   return [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").open()]
 
 
-@pytest.fixture(scope="module")
-def straight_run(tmp_path_factory, mnist_dir, session_env) -> Path:
+@pytest.fixture
+def straight_run(trained_run) -> Path:
   """An uninterrupted 12-step run: the reference the other runs must reproduce."""
-  workdir = tmp_path_factory.mktemp("straight") / "run"
-  run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_12), session_env)
-  return workdir
+  return trained_run
 
 
 def test_sigkill_mid_save_then_resume_is_bit_exact(tmp_path, mnist_dir, ganjax_env,
@@ -60,7 +55,8 @@ def test_sigkill_mid_save_then_resume_is_bit_exact(tmp_path, mnist_dir, ganjax_e
   assert _metric_steps(workdir) == _metric_steps(straight_run)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("sig, code", [
+    pytest.param(signal.SIGTERM, 0, marks=pytest.mark.slow), (signal.SIGINT, 130)])
 def test_signal_stops_at_step_boundary_with_checkpoint(tmp_path, mnist_dir, ganjax_env,
                                                        sig, code):
   workdir = tmp_path / "run"
@@ -125,7 +121,13 @@ DAMAGE = {
 }
 
 
-@pytest.mark.parametrize("damage", sorted(DAMAGE))
+#: Damage kinds the default run covers (data and metadata); the others are slow.
+FAST_DAMAGE = ("bit flips in data", "deleted state directory")
+
+
+@pytest.mark.parametrize("damage", [
+    d if d in FAST_DAMAGE else pytest.param(d, marks=pytest.mark.slow)
+    for d in sorted(DAMAGE)])
 def test_damaged_newest_checkpoint_falls_back(tmp_path, mnist_dir, ganjax_env,
                                               straight_run, damage):
   workdir = tmp_path / "run"
@@ -154,6 +156,7 @@ def test_nan_rolls_back_and_training_recovers(tmp_path, mnist_dir, ganjax_env):
   assert _metric_steps(workdir) == [4, 8, 12]
 
 
+@pytest.mark.slow
 def test_persistent_nan_stops_after_max_rollbacks(tmp_path, mnist_dir, ganjax_env):
   workdir = tmp_path / "run"
   result = run_command("ganjax.main", train_args(

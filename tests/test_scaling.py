@@ -48,6 +48,7 @@ def one_device_run(tmp_path_factory, mnist_dir, session_env):
   return workdir
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one_device_then_resume_on_one(tmp_path, mnist_dir,
                                                           ganjax_env, one_device_run):
   workdir = tmp_path / "run"
@@ -77,6 +78,7 @@ def _launch_two_processes(workdir, data, steps, env, port, *extra):
   return outputs
 
 
+@pytest.mark.slow
 def test_two_processes_train_checkpoint_and_resume(tmp_path, mnist_dir, ganjax_env,
                                                    one_device_run, classifier_dir):
   workdir = tmp_path / "run"
@@ -96,6 +98,7 @@ def test_two_processes_train_checkpoint_and_resume(tmp_path, mnist_dir, ganjax_e
   _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
 
 
+@pytest.mark.slow
 def test_preempting_one_process_stops_both_at_the_same_step(tmp_path, mnist_dir,
                                                             ganjax_env):
   workdir = tmp_path / "run"

@@ -60,6 +60,7 @@ def test_bad_config_is_one_line_error(tmp_path, mnist_dir, ganjax_env, override,
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_dataset_in_host_memory_trains_bit_identically(tmp_path, mnist_dir, ganjax_env):
   common = ["--config.train.steps=4", "--config.ckpt.every_steps=4",
             "--config.samples.every_steps=4"]
