@@ -39,19 +39,32 @@ def _grid_cells(path, size=28, padding=2, scale=1):
           (grid.shape[1] - padding * scale) // cell), grid
 
 
-@pytest.fixture(scope="module")
-def cgan_run(tmp_path_factory, mnist_dir, session_env):
-  env = session_env
+def _train_cgan(tmp_path_factory, mnist_dir, env, steps: int):
   workdir = tmp_path_factory.mktemp("cgan") / "run"
   start = time.perf_counter()
   run_command("ganjax.main", [
       "--config", "experiments/mnist_cgan.py", "--workdir", str(workdir),
-      f"--config.data.idx_dir={mnist_dir}", f"--config.train.steps={CGAN_STEPS}",
-      f"--config.ckpt.every_steps={CGAN_STEPS}",
-      f"--config.samples.every_steps={CGAN_STEPS}", "--config.samples.num=30",
+      f"--config.data.idx_dir={mnist_dir}", f"--config.train.steps={steps}",
+      f"--config.ckpt.every_steps={steps}",
+      f"--config.samples.every_steps={steps}", "--config.samples.num=30",
       *TINY_CGAN], env)
-  print(f"cGAN: {CGAN_STEPS} steps in {time.perf_counter() - start:.0f} s (wall)")
+  print(f"cGAN: {steps} steps in {time.perf_counter() - start:.0f} s (wall)")
   return workdir
+
+
+@pytest.fixture(scope="module")
+def cgan_run(tmp_path_factory, mnist_dir, session_env):
+  """Trained long enough for its samples to follow the labels."""
+  return _train_cgan(tmp_path_factory, mnist_dir, session_env, CGAN_STEPS)
+
+
+#: Steps of the cGAN run the command-line tests use (their checks need no quality).
+CGAN_SHORT_STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def cgan_short_run(tmp_path_factory, mnist_dir, session_env):
+  return _train_cgan(tmp_path_factory, mnist_dir, session_env, CGAN_SHORT_STEPS)
 
 
 @pytest.mark.slow
@@ -71,10 +84,11 @@ def test_cgan_samples_of_class_k_are_classified_as_k(cgan_run, mnist_dir):
   assert sum(a > 0.2 for a in per_class) >= 7
 
 
-def test_cgan_grid_and_sample_command(cgan_run, ganjax_env, tmp_path):
+def test_cgan_grid_and_sample_command(cgan_short_run, ganjax_env, tmp_path):
+  cgan_run = cgan_short_run
   # Training grid: one row per class, samples.num // 10 = 3 per row.
-  (rows, columns), _ = _grid_cells(cgan_run / "samples" / f"step_{CGAN_STEPS}.png",
-                                   scale=2)
+  (rows, columns), _ = _grid_cells(
+      cgan_run / "samples" / f"step_{CGAN_SHORT_STEPS}.png", scale=2)
   assert (rows, columns) == (10, 3)
   sevens = tmp_path / "sevens.png"
   result = run_command("ganjax.sample", ["--workdir", str(cgan_run), "--label", "7",
@@ -129,6 +143,7 @@ def test_pix2pix_beats_the_identity_on_held_out_pairs(pix2pix_run, mnist_dir):
   assert model_l1 < 0.8 * black_l1  # Better than an all-black guess, too.
 
 
+@pytest.mark.slow
 def test_pix2pix_grid_and_translate_command(pix2pix_run, mnist_dir, ganjax_env,
                                             tmp_path):
   # Training grid: samples.num // 3 = 4 triplets (input | output | target), 1 per row.

@@ -7,13 +7,14 @@ untrained generator (a large one), and that the commands record the protocol.
 """
 
 import json
+import shutil
 
 import jax
 import numpy as np
 import optax
 import pytest
 
-from conftest import run_command, train_args
+from conftest import run_command
 from ganjax.data import load_dataset
 from ganjax.evaluation import classifier as classifier_lib
 from ganjax.evaluation import extractor as extractor_lib
@@ -135,10 +136,9 @@ def test_periodic_evaluator_is_deterministic_and_scores_conditional_models(
 
 
 def test_eval_command_writes_scores_and_protocol(tmp_path, mnist_dir, ganjax_env,
-                                                 classifier_dir):
+                                                 classifier_dir, trained_run):
   workdir = tmp_path / "run"
-  run_command("ganjax.main", train_args(workdir, mnist_dir, "--config.train.steps=4"),
-              ganjax_env)
+  shutil.copytree(trained_run, workdir)  # eval writes into the run's workdir
   # No classifier anywhere: one line naming the command that trains one.
   env = dict(ganjax_env, GANJAX_CLASSIFIERS=str(tmp_path / "none"))
   missing = run_command("ganjax.eval", ["--workdir", str(workdir), "--num", "100"], env,
@@ -152,8 +152,8 @@ def test_eval_command_writes_scores_and_protocol(tmp_path, mnist_dir, ganjax_env
       str(classifier_dir), "--seed", "3", "--batch_size", "100"], ganjax_env)
   assert "No Inception weights" in result.stdout
   assert "FID" in result.stdout and "classes covered" in result.stdout
-  document = json.loads((workdir / "eval" / "4.json").read_text())
-  assert document["step"] == 4
+  document = json.loads((workdir / "eval" / "12.json").read_text())
+  assert document["step"] == 12
   scores = document["scores"]
   for key in ("fid", "kid", "kid_std_error", "classifier_score", "precision", "recall",
               "density", "coverage", "classes_covered", "class_kl"):

@@ -194,13 +194,18 @@ def test_ctrl_c_with_output_through_a_dead_pipe_still_saves(tmp_path, mnist_dir,
   assert len(steps) == 1 and steps[0] >= 1  # the checkpoint at the stop step
 
 
-def test_failed_first_run_does_not_lock_its_config(tmp_path, mnist_dir, ganjax_env):
+def test_a_batch_larger_than_the_data_leaves_no_workdir(tmp_path, mnist_dir, ganjax_env):
   workdir = tmp_path / "run"
   too_big = run_command("ganjax.main", train_args(
       workdir, mnist_dir, "--config.train.batch_size=20000"), ganjax_env, check=False)
   assert_user_error(too_big, "fewer than one batch", "train.batch_size=20000")
   assert not workdir.exists()  # nothing was left behind
-  # A first run killed before its first checkpoint: its config is not binding.
+
+
+@pytest.mark.slow
+def test_a_killed_first_run_does_not_lock_its_config(tmp_path, mnist_dir, ganjax_env):
+  """Killed before its first checkpoint, a run's config.json is not binding."""
+  workdir = tmp_path / "run"
   proc = start_trainer(train_args(workdir, mnist_dir, "--config.train.steps=100000",
                                   "--config.ckpt.every_steps=100000"), ganjax_env)
   wait_for(lambda: _has_metrics(workdir), proc)

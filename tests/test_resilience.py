@@ -78,6 +78,7 @@ def test_signal_stops_at_step_boundary_with_checkpoint(tmp_path, mnist_dir, ganj
   assert f"Resuming from checkpoint at step {stopped_at}" in resumed.stdout
 
 
+@pytest.mark.slow
 def test_second_ctrl_c_stops_at_once_and_last_checkpoint_restores(tmp_path, mnist_dir,
                                                                   ganjax_env):
   workdir = tmp_path / "run"

@@ -127,6 +127,7 @@ def test_batch_must_divide_over_devices(tmp_path, mnist_dir, ganjax_env):
   assert "not divisible by the 8 devices" in result.stderr
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_state():
   from ganjax.models import build_model
   from ganjax.optimizers import build_optimizer
