@@ -21,6 +21,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from ganjax import cli  # noqa: E402
 from ganjax import config as config_lib  # noqa: E402
+from ganjax import workdir as workdir_lib  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (experiments/*.py); override values with "
@@ -39,7 +40,9 @@ flags.mark_flags_as_required(["config", "workdir"])
 def _command(stop: StopRequest) -> int:
   stop.check()
   config = cli.config_value(_CONFIG)
-  config_lib.validate(config)  # Again in train.run; here it spares a mistake the imports.
+  # Checked again in train.run; here they spare a mistake the heavy imports.
+  config_lib.validate(config)
+  workdir_lib.check_writable(workdir_lib.resolve(_WORKDIR.value))
   distributed = _DISTRIBUTED.value or _COORDINATOR.value is not None
   if distributed:  # JAX's preemption notifier takes SIGTERM over.
     stop.__exit__()

@@ -103,6 +103,7 @@ def _untrained_generator(name: str, **options):
   return model, init(jax.random.PRNGKey(0))
 
 
+@pytest.mark.slow
 def test_untrained_generator_scores_far_from_real(extractor, mnist):
   model, g_state = _untrained_generator("dcgan", g_features=8, d_features=8,
                                         noise_dim=16)

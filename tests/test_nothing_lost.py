@@ -4,6 +4,7 @@ Real commands in real processes, real signals; every refusal leaves the workdir'
 files byte-identical (``tree_digest``).
 """
 
+import gzip
 import json
 import os
 import shutil
@@ -41,6 +42,19 @@ def _opened_checkpoint_files(pid: int) -> bool:
 def trained(trained_run) -> Path:
   """A finished 12-step run (checkpoints 4, 8 and 12) to resume in copies."""
   return trained_run
+
+
+def _half_of(mnist_dir: Path, tmp_path: Path) -> Path:
+  """Other data: IDX files of the first half of the same digits."""
+  half = tmp_path / "half"
+  half.mkdir()
+  for name, header, row in (("t10k-images-idx3-ubyte", 16, 784),
+                            ("t10k-labels-idx1-ubyte", 8, 1)):
+    data = gzip.open(mnist_dir / f"{name}.gz").read()
+    head = bytearray(data[:header])
+    head[4:8] = (5000).to_bytes(4, "big")
+    (half / name).write_bytes(bytes(head) + data[header:header + 5000 * row])
+  return half
 
 
 def _assert_refused_untouched(workdir: Path, args: list[str], env: dict,
@@ -95,16 +109,7 @@ def test_sigterm_during_startup_is_a_clean_stop(tmp_path, mnist_dir, ganjax_env,
 def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_env,
                                                   trained):
   workdir = _copy(trained, tmp_path)
-  # Other data: the first half of the same digits.
-  half = tmp_path / "half"
-  half.mkdir()
-  import gzip
-  for name, header, row in (("t10k-images-idx3-ubyte", 16, 784),
-                            ("t10k-labels-idx1-ubyte", 8, 1)):
-    data = gzip.open(mnist_dir / f"{name}.gz").read()
-    head = bytearray(data[:header])
-    head[4:8] = (5000).to_bytes(4, "big")
-    (half / name).write_bytes(bytes(head) + data[header:header + 5000 * row])
+  half = _half_of(mnist_dir, tmp_path)  # other data
   _assert_refused_untouched(workdir, train_args(workdir, half, "--config.train.steps=16"),
                             ganjax_env, "trained on other data", "10,000 -> 5,000 examples",
                             "content fingerprint", "--config.init_from=")
@@ -120,7 +125,11 @@ def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_en
   assert "Resuming from checkpoint at step 12" in resumed.stdout
   assert "dropped 2 unreadable line(s) of metrics.jsonl" in resumed.stderr
 
-  # A new run on the other data, from the trained run's weights.
+
+@pytest.mark.slow
+def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, mnist_dir,
+                                                              ganjax_env, trained):
+  half = _half_of(mnist_dir, tmp_path)
   tuned = run_command("ganjax.main", train_args(
       tmp_path / "tuned", half, "--config.train.steps=1", f"--config.init_from={trained}"),
       ganjax_env)

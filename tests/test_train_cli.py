@@ -1,6 +1,7 @@
 """The training and sampling commands end to end, on real MNIST digits."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,23 +11,24 @@ from conftest import run_command, train_args
 from ganjax.checkpointing import mismatching_leaves, read_arrays
 
 
-def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env):
-  workdir = tmp_path / "run"
-  common = ["--config.ckpt.every_steps=4", "--config.samples.every_steps=4"]
-  first = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, "--config.train.steps=12", *common), ganjax_env)
-  assert "Resuming" not in first.stdout + first.stderr
-  assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()
+def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env, trained_run):
+  # The shared run is this test's first run: 12 steps, checkpoints and grids every 4.
+  first = trained_run
+  assert sorted(int(p.name) for p in (first / "checkpoints").iterdir()
                 if p.name.isdigit()) == [4, 8, 12]
-  assert sorted(p.name for p in (workdir / "samples").iterdir()) == [
+  assert sorted(p.name for p in (first / "samples").iterdir()) == [
       "step_12.png", "step_4.png", "step_8.png"]
-  records = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
+  records = [json.loads(line) for line in (first / "metrics.jsonl").open()]
   assert [r["step"] for r in records] == [4, 8, 12]
   for key in ("d_loss", "g_loss", "d_real", "d_fake", "images_per_s"):
     assert all(np.isfinite(r[key]) for r in records), key
-  assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
-  assert json.loads((workdir / "config.json").read_text())["train"]["steps"] == 12
+  assert list((first / "tensorboard").glob("events.out.tfevents.*"))
+  assert json.loads((first / "config.json").read_text())["train"]["steps"] == 12
+  assert not (first / ".ganjax.lock").exists()
 
+  workdir = tmp_path / "run"
+  shutil.copytree(first, workdir)
+  common = ["--config.ckpt.every_steps=4", "--config.samples.every_steps=4"]
   second = run_command("ganjax.main", train_args(
       workdir, mnist_dir, "--config.train.steps=16", *common), ganjax_env)
   assert "Resuming from checkpoint at step 12" in second.stdout + second.stderr
