@@ -51,8 +51,8 @@ Lowerings
     outputs; structural zero taps where a phase has none). Each phase conv
     is lowered by the Conv rule.
 
-The rule (:func:`choose_lowering`), from measurements on this 2-core XLA:CPU box
-----------------------------------------------------------------------------------
+The rule (:func:`choose_lowering`), measured on a 2-core XLA:CPU machine
+-------------------------------------------------------------------------
 * Off CPU (GPU/TPU): always ``xla``. cuDNN and the TPU emitters handle all
   of these shapes well.
 * Conv on CPU: use ``shifted_matmul`` if F >= 8 AND either
@@ -60,7 +60,7 @@ The rule (:func:`choose_lowering`), from measurements on this 2-core XLA:CPU box
   - the kernel is larger than the output (k > out_h or k > out_w). Here
     XLA:CPU is pathological whatever the batch: 5.3-9x slower in a sweep
     (batch 32-128, 128->128 channels: k3 on 2x2, k4 on 3x3, k5 on 4x4, k6 on
-    5x5 outputs) and 5-55x on the model layers below. k == out is fine; or
+    5x5 outputs) and 5-55x on the model layers. k == out is fine; or
   - batch*out_h*out_w <= 128 (weight-bound: GEMMs are 1.2-1.5x faster).
 
   Otherwise use ``xla``. From 5x5 outputs (k <= out) up to 28x28, XLA is
@@ -72,43 +72,8 @@ The rule (:func:`choose_lowering`), from measurements on this 2-core XLA:CPU box
   or F < 16 (F=1 or 3: fused is 2-5x faster than split), else split. Each
   phase conv follows the Conv rule.
 
-Measured forward+backward (jit of value_and_grad w.r.t. kernel AND input),
-``python benchmarks/layers.py --batch 100``. Medians of >= 5 interleaved
-rounds. The machine was shared (load average 9-16 on 2 cores), so absolute
-times are ~2x slower than on an idle machine; the ratios were stable across
-four runs. Compile times (s) in parentheses::
-
-  layer        input (NHWC)    k/s  F    | xla ms         | auto lowering   ms           | speedup
-  seed D1      100x28x28x1     5/2  64   |     5   (0.5)  | xla                5  (0.5)  |  1.0x
-  seed D2      100x14x14x64    5/2  128  |   144   (0.4)  | xla              144  (0.4)  |  1.0x
-  seed D3      100x7x7x128     5/2  256  |  1398   (1.8)  | shifted_matmul   253  (1.5)  |  5.5x
-  seed D4      100x4x4x256     5/1  512  | 43836  (43.1)  | shifted_matmul   904  (2.5)  | 48.5x
-  seed G1 up   100x7x7x256     5/1  128  |  2719   (3.6)  | phase split+xla 1146  (2.5)  |  2.4x
-  seed G2 up   100x14x14x128   5/1  64   |  2698   (4.1)  | phase split+xla 1302  (3.6)  |  2.1x
-  seed G3      100x28x28x64    5/1  32   |   910   (1.3)  | xla              910  (1.3)  |  1.0x
-  seed G4      100x28x28x32    5/1  1    |   146   (0.5)  | xla              146  (0.5)  |  1.0x
-  dcgan G1 ct  100x7x7x256     5/2  128  | 11067  (13.1)  | phase split+xla  791  (3.0)  | 14.0x
-  dcgan G2 ct  100x14x14x128   5/2  64   | 13397  (15.3)  | phase split+xla  938  (3.2)  | 14.3x
-  dcgan G2 ct  100x14x14x128   5/2  1    |    99   (0.3)  | phase fused+xla   58  (0.7)  |  1.7x
-  p2p E4       8x8x8x256       4/2  512  |    53   (0.3)  | shifted_matmul    44  (1.2)  |  1.2x
-  p2p E5       8x4x4x512       4/2  512  |   598   (1.0)  | shifted_matmul    34  (1.0)  | 17.4x
-  p2p E6       8x2x2x512       4/2  512  |   156   (0.8)  | shifted_matmul     5  (1.2)  | 30.6x
-  p2p D1 ct    8x1x1x512       4/2  512  |   150   (0.9)  | phase split+smm    6  (0.9)  | 26.4x
-  p2p D3 ct    8x4x4x1024      4/2  512  |  4544   (5.6)  | phase split+smm  282  (2.3)  | 16.1x
-  p2p D5 ct    8x16x16x384     4/2  128  |  4288   (4.3)  | phase split+xla  311  (1.5)  | 13.8x
-  p2p D6 ct    8x32x32x192     4/2  3    |   235   (0.7)  | phase fused+xla   44  (0.8)  |  5.3x
-
-(p2p E1-E3 (64x64 to 16x16 inputs): xla, 1.0x.) Summed over layers at batch
-100: seed D 45.4 s -> 1.3 s, seed G 6.5 s -> 3.5 s, DCGAN G 24.5 s -> 1.7 s.
-Whole models (ganjax.models, batch 100, fwd+bwd with GANJAX_LOWERING=xla vs
-auto): seed D 49.4 s -> 1.7 s, seed G 6.7 -> 3.1 s, DCGAN G 12.0 -> 1.3 s,
-DCGAN D 0.21 -> 0.18 s. First-call compilation of seed D drops from 60 s to 19 s
-(about 10 s of the 19 s is compiling the dropout RNG).
-Batch 16 gives the same choices and ratios (D3 6.2x, D4 55x, G1/G2 2.2/2.5x,
-DCGAN G1/G2 14x). In every row the rule picks the fastest variant measured.
-Seed G1/G2 were measured with split phases above; on an idle machine fused is
-1.04x / 1.26x faster than split there (228 vs 237 ms, 246 vs 310 ms), as it
-has no zero taps for odd-kernel upsampling, so the rule now fuses them.
+The measurements behind the rule, layer by layer, are in
+``benchmarks/README.md`` (``python benchmarks/layers.py --batch 100``).
 
 Environment
 -----------
