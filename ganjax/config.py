@@ -206,10 +206,6 @@ def incompatible_keys(saved: dict[str, Any], current: dict[str, Any],
                 if _is_invariant(key, invariant) and saved[key] != current.get(key))
 
 
-def to_json(config: ml_collections.ConfigDict) -> str:
-  return json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
-
-
 def load_saved(workdir: Path) -> dict[str, Any] | None:
   path = Path(workdir) / CONFIG_FILE
   if not path.exists():
@@ -236,8 +232,7 @@ def check_resumable(saved: dict[str, Any] | None, config: ml_collections.ConfigD
 
 def write(config: ml_collections.ConfigDict, workdir: Path) -> None:
   """Writes ``workdir/config.json`` atomically (a failed write leaves nothing)."""
-  text = to_json(config)
-  paths.write_atomically(Path(workdir) / CONFIG_FILE, lambda tmp: tmp.write_text(text))
+  paths.write_json(Path(workdir) / CONFIG_FILE, config.to_dict())
 
 
 def from_json_dict(saved: dict[str, Any]) -> ml_collections.ConfigDict:

@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Union
 
 from ganjax.errors import UserError
 
@@ -204,6 +204,12 @@ def write_atomically(path: PathLike, write: Callable[[Path], None],
     if isinstance(e, OSError):
       raise error(f"could not write {path}: {describe(e)}") from e
     raise
+
+
+def write_json(path: PathLike, document: Any, error: type[UserError] = UserError) -> None:
+  """Writes ``document`` as indented, key-sorted JSON through :func:`write_atomically`."""
+  text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
+  write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), error)
 
 
 def _remove(tmp: Path, created: list[Path]) -> None:

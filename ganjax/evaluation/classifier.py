@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ganjax import paths
 from ganjax.errors import UserError
 from ganjax.nn import Conv
 
@@ -327,12 +328,11 @@ def save(directory: Path, params: Any, metadata: dict[str, Any]) -> dict[str, An
     if (directory / PARAMS_DIR).exists():
       shutil.rmtree(directory / PARAMS_DIR)
     os.replace(staging, directory / PARAMS_DIR)
-    _write_json(directory / METADATA_FILE, metadata)
+    paths.write_json(directory / METADATA_FILE, metadata)
   except BaseException as e:
     shutil.rmtree(staging, ignore_errors=True)
     for path in directory.glob(".params.new*"):  # orbax's own temporary directory.
       shutil.rmtree(path, ignore_errors=True)
-    (directory / (METADATA_FILE + ".tmp")).unlink(missing_ok=True)
     if missing:  # Made by this call: nothing else is in it.
       shutil.rmtree(directory, ignore_errors=True)
       for parent in missing[1:]:
@@ -346,12 +346,6 @@ def save(directory: Path, params: Any, metadata: dict[str, Any]) -> dict[str, An
     raise ClassifierError(f"could not write the classifier to {directory} ({cause})"
                           ) from e
   return metadata
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-  os.replace(tmp, path)
 
 
 def read_metadata(directory: Path) -> dict[str, Any]:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import tqdm
 
 from ganjax import config as config_lib
@@ -206,8 +204,7 @@ def write_record(workdir: Path, step: int, document: dict[str, Any]) -> Path:
     UserError: it could not be written; no temporary file is left.
   """
   path = Path(workdir) / EVAL_DIR / f"{step}.json"
-  text = json.dumps(document, indent=2, sort_keys=True) + "\n"
-  paths.write_atomically(path, lambda tmp: tmp.write_text(text))
+  paths.write_json(path, document)
   return path
 
 
