@@ -7,7 +7,7 @@ be loaded to rebuild the networks.
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import ml_collections
 
@@ -48,10 +48,7 @@ def load_trained(workdir: str) -> TrainedRun:
     UserError: no such run or no readable checkpoint.
   """
   workdir = paths.check_run_dir(workdir_lib.resolve(workdir))
-  saved = config_lib.load_saved(workdir)
-  if saved is None or not (workdir / "checkpoints").is_dir():
-    raise UserError(f"{workdir} holds no ganjax run (no config.json or checkpoints/)")
-  config = config_lib.from_json_dict(saved)
+  config = config_lib.from_json_dict(config_lib.load_saved(workdir))
   checkpoints = Checkpoints(workdir / "checkpoints", keep=1, read_only=True)
   try:
     meta = _newest_meta(checkpoints)
