@@ -34,7 +34,7 @@ def _untrained(name: str, image_shape, num_classes):
   import optax
 
   from ganjax.models import build_model
-  from ganjax.train_step import create_train_states
+  from ganjax.gan.step import create_train_states
   import numpy as np
   model = build_model(name, image_shape, num_classes)
   batch = {"image": np.zeros((1, *image_shape), np.float32)}

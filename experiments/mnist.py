@@ -8,7 +8,7 @@ Offline (no TFDS download), with MNIST-format IDX files:
       --config.data.idx_dir=../shared/data/mnist
 """
 
-from ganjax.config import default_config
+from ganjax.run.config import default_config
 
 
 def get_config():

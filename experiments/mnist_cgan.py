@@ -20,7 +20,7 @@ Then:
 
 import ml_collections
 
-from ganjax.config import default_config
+from ganjax.run.config import default_config
 
 
 def get_config():

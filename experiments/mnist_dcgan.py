@@ -7,7 +7,7 @@ Run:
 
 import ml_collections
 
-from ganjax.config import default_config
+from ganjax.run.config import default_config
 
 
 def get_config():

@@ -20,7 +20,7 @@ Colourise a grayscale image whose sides are multiples of 8:
       --out colour.png
 """
 
-from ganjax.config import pix2pix_config
+from ganjax.run.config import pix2pix_config
 
 
 def get_config():

@@ -15,7 +15,7 @@ Translate a drawing (white lines on black, sides a multiple of 4):
 Other pair transforms work the same way: --config.data.pairs=inpaint | lowres.
 """
 
-from ganjax.config import pix2pix_config
+from ganjax.run.config import pix2pix_config
 
 
 def get_config():

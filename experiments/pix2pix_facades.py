@@ -20,7 +20,7 @@ unpack it to data/facades, then:
       --target photos.png --out facades.png
 """
 
-from ganjax.config import pix2pix_config
+from ganjax.run.config import pix2pix_config
 
 
 def get_config():

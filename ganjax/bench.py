@@ -13,7 +13,7 @@ as a fraction of step time). Uses random images of the experiment's shape unless
 from absl import flags
 from ml_collections import config_flags
 
-from ganjax import cli
+from ganjax.run import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -34,7 +34,7 @@ flags.register_validator(
 
 def _command() -> int:
   config = cli.config_value(_CONFIG)
-  from ganjax import benchmarking
+  from ganjax.run import benchmark as benchmarking
   shape = tuple(int(x) for x in _SHAPE.value)
   return benchmarking.run_and_print(config, _BATCH_SIZE.value, _STEPS.value,
                                     _WARMUP.value, None if _REAL_DATA.value else shape)

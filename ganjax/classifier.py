@@ -16,7 +16,8 @@ from absl import flags
 
 import math
 
-from ganjax import cli, paths
+from ganjax.run import cli
+from ganjax.utils import paths
 
 _DATASET = flags.DEFINE_string("dataset", "mnist", "Dataset name (TFDS name; with "
                                "--idx_dir only a label for the classifier).")
@@ -76,7 +77,7 @@ def load_splits(dataset: str, train_split: str, test_split: str, idx_dir, data_d
 
 
 def _check_labelled(train, test) -> None:
-  from ganjax.errors import UserError
+  from ganjax.utils.errors import UserError
   if train.labels is None or test.labels is None or train.num_classes is None:
     raise UserError("the classifier needs class labels; this dataset has none")
   if train.images.shape[1:] != test.images.shape[1:]:
@@ -93,7 +94,7 @@ def train_and_save(dataset: str, workdir: str, idx_dir, data_dir, train_split: s
   import tqdm
 
   from ganjax.data import dataset_fingerprint
-  from ganjax.errors import UserError
+  from ganjax.utils.errors import UserError
   from ganjax.evaluation import classifier, protocol
   directory = (Path(workdir).expanduser().absolute() if workdir else
                classifier.default_dir(classifier.dataset_key(dataset, idx_dir)))

@@ -20,7 +20,8 @@ fly, because the classifier is part of the protocol.
 
 from absl import flags
 
-from ganjax import cli, paths
+from ganjax.run import cli
+from ganjax.utils import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a ganjax training run.")
 _NUM = flags.DEFINE_integer("num", 10_000, "Number of generated images.", lower_bound=2)
@@ -54,7 +55,7 @@ paths.require_non_empty("workdir", "classifier", "reference_split", "inception_w
 
 
 def _command() -> int:
-  from ganjax.evaluation import command
+  from ganjax.run import evaluate as command
   options = command.EvalOptions(
       workdir=_WORKDIR.value, num=_NUM.value, num_real=_NUM_REAL.value,
       classifier=_CLASSIFIER.value, reference_split=_REFERENCE_SPLIT.value,

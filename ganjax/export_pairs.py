@@ -12,7 +12,8 @@ them to ``python -m ganjax.translate --input edges.png --target digits.png``.
 from absl import flags
 from ml_collections import config_flags
 
-from ganjax import cli, paths
+from ganjax.run import cli
+from ganjax.utils import paths
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config with paired data (data.pairs or "
@@ -34,9 +35,9 @@ def export(config, input_path: str, target_path: str, num: int, columns) -> int:
   """
   import os
 
-  from ganjax import images
+  from ganjax.utils import images
   from ganjax.data.examples import load_examples
-  from ganjax.errors import UserError
+  from ganjax.utils.errors import UserError
   outputs = [paths.check_output_file(input_path, "--input", png=True),
              paths.check_output_file(target_path, "--target", png=True)]
   if outputs[0] == outputs[1]:

@@ -17,7 +17,8 @@ from typing import Callable
 
 from absl import flags
 
-from ganjax import cli, paths
+from ganjax.run import cli
+from ganjax.utils import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a class-conditional run.")
 _DATA = flags.DEFINE_string("data", "mnist", "TFDS name of the real labelled data.")
@@ -101,7 +102,8 @@ def generate_per_class(run, num_per_class: int, seed: int):
   import jax.numpy as jnp
   import numpy as np
 
-  from ganjax import images, sampling
+  from ganjax.utils import images
+  from ganjax.gan import sampling
   num_classes = run.meta["num_classes"]
   labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), num_per_class)
   noise = run.model.sample_noise(jax.random.PRNGKey(seed), len(labels))
@@ -124,9 +126,10 @@ def measure(workdir: str, data: str, idx_dir, split: str, num: int, seed: int) -
   run_dir = paths.check_run_dir(workdir)
   if idx_dir is not None:
     paths.check_input_dir(idx_dir, "--idx_dir")
-  from ganjax import images, runs
+  from ganjax.utils import images
+  from ganjax.run import trained as runs
   from ganjax.data import load_dataset
-  from ganjax.errors import UserError
+  from ganjax.utils.errors import UserError
   real = load_dataset(data, split, idx_dir=idx_dir)  # Seconds; the restore takes longer.
   if len(real.images) < MIN_REAL:
     raise UserError(f"--split {split} holds {len(real.images)} images; the classifier "

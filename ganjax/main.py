@@ -10,18 +10,18 @@ the cluster from the environment) or the explicit coordinator flags.
 
 
 # Signals are handled from the first moment, before the other imports: a SIGTERM
-# during start-up is a clean stop, not a death (ganjax.stopping needs only the
+# during start-up is a clean stop, not a death (ganjax.run.stopping needs only the
 # standard library).
-from ganjax.stopping import StopRequest
+from ganjax.run.stopping import StopRequest
 
 _STOP = StopRequest().__enter__()
 
 from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from ganjax import cli  # noqa: E402
-from ganjax import config as config_lib  # noqa: E402
-from ganjax import workdir as workdir_lib  # noqa: E402
+from ganjax.run import cli  # noqa: E402
+from ganjax.run import config as config_lib  # noqa: E402
+from ganjax.run import workdir as workdir_lib  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (experiments/*.py); override values with "
@@ -49,7 +49,7 @@ def _command(stop: StopRequest) -> int:
     stop = StopRequest(install_handlers=False)
   cli.maybe_initialize_distributed(distributed, _COORDINATOR.value, _NUM_PROCESSES.value,
                                    _PROCESS_ID.value)
-  from ganjax import train  # Heavy imports after flag parsing keep --help fast.
+  from ganjax.run import trainer as train  # Heavy imports after flag parsing keep --help fast.
   stop.check()
   return train.run(config, _WORKDIR.value, stop)
 

@@ -10,7 +10,8 @@ with ``--num`` images per class (default 8 then, 64 otherwise).
 
 from absl import flags
 
-from ganjax import cli, paths
+from ganjax.run import cli
+from ganjax.utils import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a ganjax training run.")
 _OUT = flags.DEFINE_string("out", None, "PNG file to write.")
@@ -41,8 +42,8 @@ def class_labels(meta: dict, model_condition: str, label, num, workdir: str,
   """
   import numpy as np
 
-  from ganjax import images
-  from ganjax.errors import UserError
+  from ganjax.utils import images
+  from ganjax.utils.errors import UserError
 
   def check_size(total: int, grid_columns) -> None:
     shape = images.grid_shape(total, meta["batch_spec"]["image"]["shape"],
@@ -82,7 +83,9 @@ def write_samples(workdir: str, out: str, num, label, seed: int, columns, scale)
   out_path = paths.check_output_file(out, "--out", png=True)
   import jax
 
-  from ganjax import images, runs, sampling
+  from ganjax.utils import images
+  from ganjax.run import trained as runs
+  from ganjax.gan import sampling
   run = runs.load_trained(str(run_dir))
   labels, per_class_columns, total = class_labels(run.meta, run.model.condition, label,
                                                   num, workdir, columns, scale)

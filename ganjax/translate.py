@@ -13,7 +13,8 @@ against the target (pixels in [0, 1]).
 
 from absl import flags
 
-from ganjax import cli, paths
+from ganjax.run import cli
+from ganjax.utils import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of an image-to-image run.")
 _INPUT = flags.DEFINE_string("input", None, "Image file to translate.")
@@ -34,8 +35,8 @@ def open_image(path: str, flag: str = "--input"):
   """
   from PIL import Image
 
-  from ganjax import images
-  from ganjax.errors import UserError
+  from ganjax.utils import images
+  from ganjax.utils.errors import UserError
   paths.check_input_file(path, flag)
   try:
     with Image.open(path) as picture:
@@ -65,7 +66,7 @@ def to_model_input(picture, path: str, channels: int, multiple: int,
   """uint8 (H, W, channels) from an opened image (see :func:`read_input`)."""
   import numpy as np
 
-  from ganjax.errors import UserError
+  from ganjax.utils.errors import UserError
   picture = picture.convert("L" if channels == 1 else "RGB")
   width, height = picture.size
   if width % multiple or height % multiple:
@@ -89,8 +90,8 @@ def _side_by_side(parts, pixel_range, gap: int = 2):
 
 def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
               scale: int, target_path=None) -> int:
-  from ganjax import images
-  from ganjax.errors import UserError
+  from ganjax.utils import images
+  from ganjax.utils.errors import UserError
   # Every file first: a mistake costs no restore and leaves nothing behind.
   run_dir = paths.check_run_dir(workdir)
   picture = open_image(input_path, "--input")
@@ -110,7 +111,8 @@ def translate(workdir: str, input_path: str, out: str, side_by_side: bool,
   import jax.numpy as jnp
   import numpy as np
 
-  from ganjax import runs, sampling
+  from ganjax.run import trained as runs
+  from ganjax.gan import sampling
   from ganjax.models import pix2pix
   run = runs.load_trained(str(run_dir))
   if run.model.condition != "image":

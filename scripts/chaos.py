@@ -74,7 +74,7 @@ from typing import Callable, Optional
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ganjax.checkpointing import mismatching_leaves, read_arrays  # noqa: E402
+from ganjax.run.checkpoints import mismatching_leaves, read_arrays  # noqa: E402
 
 SMALL = ["--config.model.g_features=16", "--config.model.d_features=8",
          "--config.model.noise_dim=16", "--config.train.batch_size=8",

@@ -11,14 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import config as config_lib
-from ganjax import workdir as workdir_lib
-from ganjax.checkpointing import (SCHEMA_VERSION, Checkpoints, IncompatibleCheckpointError,
+from ganjax.run import config as config_lib
+from ganjax.run import workdir as workdir_lib
+from ganjax.run.checkpoints import (SCHEMA_VERSION, Checkpoints, IncompatibleCheckpointError,
                                   read_arrays)
 from ganjax.data.examples import identity_differences
-from ganjax.errors import UserError
-from ganjax.reporting import truncate_metrics
-from ganjax.stopping import interrupt_in
+from ganjax.utils.errors import UserError
+from ganjax.run.reporting import truncate_metrics
+from ganjax.run.stopping import interrupt_in
 
 
 def _state(width: int = 3) -> dict:

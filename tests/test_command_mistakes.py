@@ -22,8 +22,8 @@ from PIL import Image
 
 from conftest import REPO, assert_user_error, run_command, tree_digest
 
-from ganjax import images, paths
-from ganjax.errors import UserError
+from ganjax.utils import images, paths
+from ganjax.utils.errors import UserError
 
 
 @pytest.fixture
@@ -239,7 +239,7 @@ def test_save_png_on_a_full_disk_leaves_nothing(tmp_path):
   before = tree_digest(tmp_path)
   result = _run_limited(f"""
       import numpy as np
-      from ganjax import images
+      from ganjax.utils import images
       noise = np.random.default_rng(0).integers(0, 256, (300, 300, 1), dtype=np.uint8)
       for path in ({str(tmp_path / 'new' / 'deeper' / 'x.png')!r},
                    {str(tmp_path / 'old.png')!r}):
@@ -276,7 +276,7 @@ def test_classifier_save_on_a_full_disk_leaves_nothing(tmp_path):
 
 
 def test_eval_write_check_and_record_leave_nothing_behind(tmp_path):
-  from ganjax.evaluation import command
+  from ganjax.run import evaluate as command
   run = tmp_path / "run"
   run.mkdir()
   before = tree_digest(tmp_path)

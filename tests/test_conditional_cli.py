@@ -69,7 +69,8 @@ def cgan_short_run(tmp_path_factory, mnist_dir, session_env):
 
 @pytest.mark.slow
 def test_cgan_samples_of_class_k_are_classified_as_k(cgan_run, mnist_dir):
-  from ganjax import label_accuracy, runs
+  from ganjax import label_accuracy
+  from ganjax.run import trained as runs
   from ganjax.data import load_dataset
   real = load_dataset("mnist", "test", idx_dir=str(mnist_dir))
   classifier = label_accuracy.train_classifier(real.images, real.labels, 10)
@@ -124,7 +125,8 @@ def pix2pix_run(tmp_path_factory, mnist_dir, session_env):
 
 @pytest.mark.slow
 def test_pix2pix_beats_the_identity_on_held_out_pairs(pix2pix_run, mnist_dir):
-  from ganjax import runs, sampling
+  from ganjax.run import trained as runs
+  from ganjax.gan import sampling
   from ganjax.data import load_dataset
   from ganjax.data.pairs import make_inputs
   run = runs.load_trained(str(pix2pix_run))
@@ -215,7 +217,7 @@ def test_pix2pix_inpainting_resume_is_bit_identical(tmp_path, mnist_dir, ganjax_
   """Paired data made at load time (random holes) resumes exactly: 3 + 3 steps
   give the same checkpoint as 6 straight (same shapes as the pix2pix fixture, so
   the compilation cache serves every run)."""
-  from ganjax.checkpointing import mismatching_leaves, read_arrays
+  from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
   def train(workdir, steps):
     run_command("ganjax.main", [

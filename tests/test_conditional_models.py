@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax import sampling
-from ganjax.errors import UserError
+from ganjax.gan import sampling
+from ganjax.utils.errors import UserError
 from ganjax.models import build_model, pix2pix
 
 

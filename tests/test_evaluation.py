@@ -21,7 +21,7 @@ from ganjax.evaluation import extractor as extractor_lib
 from ganjax.evaluation import pipeline
 from ganjax.evaluation.periodic import PeriodicEvaluator
 from ganjax.models import build_model
-from ganjax.train_step import create_train_states
+from ganjax.gan.step import create_train_states
 
 #: Held-out accuracy the short test classifier must reach (2,000 real digits).
 ACCURACY_FLOOR = 0.95

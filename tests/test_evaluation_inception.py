@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax.errors import UserError
+from ganjax.utils.errors import UserError
 from ganjax.evaluation import inception, torch_weights
 
 

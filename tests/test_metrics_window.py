@@ -2,7 +2,7 @@
 
 import jax.numpy as jnp
 
-from ganjax.train import MetricsWindow
+from ganjax.run.trainer import MetricsWindow
 
 
 def _metrics(loss: float) -> dict:

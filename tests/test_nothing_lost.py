@@ -17,7 +17,7 @@ import pytest
 
 from conftest import (assert_user_error, run_command, start_trainer, train_args,
                       tree_digest, wait_for)
-from ganjax.checkpointing import mismatching_leaves, read_arrays
+from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
 def _steps(workdir: Path) -> list[int]:
   return sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganjax.config import default_config
+from ganjax.run.config import default_config
 from ganjax.data import DataError, pairs, photos
 from ganjax.data.examples import load_examples
 from ganjax.data.paired_folder import load_paired_folder

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import STEPS_12, REPO, run_command, start_trainer, train_args, wait_for
-from ganjax.checkpointing import mismatching_leaves, read_arrays
+from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
 
 def _steps(workdir: Path) -> list[int]:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_command, train_args
-from ganjax.checkpointing import mismatching_leaves, read_arrays
+from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
 
 def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env, trained_run):

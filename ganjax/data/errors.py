@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ganjax.errors import UserError
+from ganjax.utils.errors import UserError
 
 # How much of a wrapped library error to quote; library messages (requests,
 # TFDS) can run to several hundred characters or list every registered dataset.

@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ganjax import paths
-from ganjax.errors import UserError
+from ganjax.utils import paths
+from ganjax.utils.errors import UserError
 from ganjax.nn import Conv
 
 METADATA_FILE = "classifier.json"

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganjax.errors import UserError
+from ganjax.utils.errors import UserError
 from ganjax.evaluation import extractor as extractor_lib
 
 INPUT_SIZE = 299

@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganjax import sampling
-from ganjax.errors import UserError
+from ganjax.gan import sampling
+from ganjax.utils.errors import UserError
 from ganjax.evaluation import protocol, stats
 from ganjax.evaluation.extractor import FeatureExtractor
 
@@ -134,14 +134,14 @@ class Measurer:
       # Host arrays are uncommitted: jit puts them wherever the generator state
       # lives (e.g. replicated over the training mesh) instead of clashing.
       return jax.device_get(tree)
-    from ganjax import sharding
+    from ganjax.utils import sharding
     return jax.device_put(tree, sharding.replicated(self.mesh))
 
   def _split_batch(self, x: jax.Array) -> jax.Array:
     """Constrains a batch to be split over the mesh (when it divides evenly)."""
     if self.mesh is None or x.shape[0] % self.mesh.devices.size:
       return x
-    from ganjax import sharding
+    from ganjax.utils import sharding
     return jax.lax.with_sharding_constraint(x, sharding.batch_sharded(self.mesh))
 
   # -- jitted bodies ---------------------------------------------------------

@@ -15,8 +15,8 @@ from typing import Any, Iterable
 import ml_collections
 from ml_collections import config_dict
 
-from ganjax import paths
-from ganjax.errors import UserError
+from ganjax.utils import paths
+from ganjax.utils.errors import UserError
 
 CONFIG_FILE = "config.json"
 

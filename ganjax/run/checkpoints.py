@@ -16,7 +16,7 @@ recognise (it lost its commit marker). It is moved aside to
 same step does not collide with it. A checkpoint that reads back but does not
 fit the run (another model, image shape, data or schema version) is not damage:
 :class:`IncompatibleCheckpointError` stops the run and nothing is moved. Neither
-is an interrupt that cut a read short (see :func:`ganjax.stopping.interrupt_in`).
+is an interrupt that cut a read short (see :func:`ganjax.run.stopping.interrupt_in`).
 """
 
 import contextlib
@@ -33,8 +33,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from ganjax.errors import UserError
-from ganjax.stopping import interrupt_in
+from ganjax.utils.errors import UserError
+from ganjax.run.stopping import interrupt_in
 
 #: Version of what a checkpoint holds (the ``state`` tree and the ``meta`` keys).
 #: Raise it when either changes; a newer checkpoint is refused, never moved aside.

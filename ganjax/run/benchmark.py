@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from ganjax.data import ImageDataset
-from ganjax.train import RunState, Trainer
+from ganjax.run.trainer import RunState, Trainer
 
 
 def random_data(shape: tuple[int, int, int], num: int = 1000, num_classes: int = 10,

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from ganjax import losses
+from ganjax.gan import losses
 from ganjax.models import GanModel
 
 Batch = dict[str, jax.Array]
@@ -40,7 +40,7 @@ class StepSpec:
 
   Attributes:
     model: the generator/discriminator pair and their conventions.
-    loss: a key of :data:`ganjax.losses.ADVERSARIAL_LOSSES`.
+    loss: a key of :data:`ganjax.gan.losses.ADVERSARIAL_LOSSES`.
     l1_weight: weight of the L1 term between generated and real images
       (pix2pix; 0 disables it).
     reuse_fake: share one generator forward between the D and G updates (as the

@@ -16,7 +16,7 @@ from typing import Mapping, Optional
 import numpy as np
 from PIL import Image
 
-from ganjax import paths
+from ganjax.utils import paths
 
 # tensorboard's file I/O imports all of TensorFlow when it is installed (seconds of
 # start-up) unless this marker module exists; its stub handles local files.

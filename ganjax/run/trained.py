@@ -11,14 +11,14 @@ from typing import Any
 
 import ml_collections
 
-from ganjax import config as config_lib
-from ganjax import paths, sharding
-from ganjax import workdir as workdir_lib
-from ganjax.checkpointing import Checkpoints
-from ganjax.errors import UserError
+from ganjax.run import config as config_lib
+from ganjax.utils import paths, sharding
+from ganjax.run import workdir as workdir_lib
+from ganjax.run.checkpoints import Checkpoints
+from ganjax.utils.errors import UserError
 from ganjax.models import GanModel
-from ganjax.train import abstract_state, model_from_config, state_initializer
-from ganjax.train_step import TrainState
+from ganjax.run.trainer import abstract_state, model_from_config, state_initializer
+from ganjax.gan.step import TrainState
 
 
 @dataclasses.dataclass

@@ -23,18 +23,20 @@ import numpy as np
 import tqdm
 from absl import logging
 
-from ganjax import config as config_lib
-from ganjax import images, losses, reporting, sampling, sharding
-from ganjax import workdir as workdir_lib
-from ganjax.checkpointing import Checkpoints, leaves_by_path, path_name, read_arrays
+from ganjax.run import config as config_lib
+from ganjax.utils import images, sharding
+from ganjax.gan import losses, sampling
+from ganjax.run import reporting
+from ganjax.run import workdir as workdir_lib
+from ganjax.run.checkpoints import Checkpoints, leaves_by_path, path_name, read_arrays
 from ganjax.data import examples as data_examples
 from ganjax.data.pipeline import (batch_indices, dataset_megabytes, gather_rows,
                                   take_rows, to_model_batch)
-from ganjax.errors import UserError
+from ganjax.utils.errors import UserError
 from ganjax.models import GanModel, build_model, check_model_options
-from ganjax.optimizers import build_optimizer
-from ganjax.stopping import StopRequest
-from ganjax.train_step import StepSpec, TrainState, create_train_states, train_step
+from ganjax.gan.optimizers import build_optimizer
+from ganjax.run.stopping import StopRequest
+from ganjax.gan.step import StepSpec, TrainState, create_train_states, train_step
 
 EXIT_NON_FINITE = 3
 
@@ -213,7 +215,7 @@ class Trainer:
       config: the run's config.
       workdir: the run's directory.
       data: replaces ``config.data`` by (dataset, examples) (benchmarks).
-      stop: checked between start-up stages (see :mod:`ganjax.stopping`).
+      stop: checked between start-up stages (see :mod:`ganjax.run.stopping`).
     """
     self.config = config
     self.workdir = workdir

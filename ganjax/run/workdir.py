@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from ganjax import paths
-from ganjax.errors import UserError
+from ganjax.utils import paths
+from ganjax.utils.errors import UserError
 
 CHECKPOINTS = "checkpoints"
 SAMPLES = "samples"

@@ -8,8 +8,8 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from ganjax import paths
-from ganjax.errors import UserError
+from ganjax.utils import paths
+from ganjax.utils.errors import UserError
 
 #: Largest image a command writes (a mistaken --num or --scale must fail in one
 #: line before generating, not exhaust the memory while enlarging).

@@ -21,7 +21,7 @@ import signal
 import sys
 from typing import Callable, Iterator, Optional
 
-from ganjax.errors import find_in_chain
+from ganjax.utils.errors import find_in_chain
 
 EXIT_CODES = {signal.SIGTERM: 0, signal.SIGINT: 130}
 

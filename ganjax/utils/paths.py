@@ -1,6 +1,6 @@
 """The files a command will read or write, checked before it does any work.
 
-Every check raises :class:`ganjax.errors.UserError` with one sentence that names
+Every check raises :class:`ganjax.utils.errors.UserError` with one sentence that names
 the flag, and none of them leaves anything behind: a directory is tested for
 writing by creating and removing a temporary file in it (permission bits alone
 do not tell, e.g. for root or on a read-only mount). Writes go through
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Union
 
-from ganjax.errors import UserError
+from ganjax.utils.errors import UserError
 
 PathLike = Union[str, os.PathLike]
 

@@ -10,8 +10,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ganjax.errors import UserError, find_in_chain
-from ganjax.stopping import Interrupted, interrupt_in
+from ganjax.utils.errors import UserError, find_in_chain
+from ganjax.run.stopping import Interrupted, interrupt_in
 
 EXIT_USER_ERROR = 2
 #: OS errors that are the environment's, not ganjax's: reported as one line.

@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganjax.errors import UserError
+from ganjax.utils.errors import UserError
 from ganjax.models import GanModel
-from ganjax.train_step import TrainState
+from ganjax.gan.step import TrainState
 
 # Separates the sample-grid noise stream from training's use of the run seed.
 _SAMPLE_STREAM = 0x5A3B1E

@@ -9,12 +9,13 @@ from typing import Any, Optional
 
 import tqdm
 
-from ganjax import config as config_lib
-from ganjax import paths, runs, sharding
+from ganjax.run import config as config_lib
+from ganjax.utils import paths, sharding
+from ganjax.run import trained as runs
 from ganjax.data import ImageDataset, dataset_fingerprint, load_dataset
 from ganjax.evaluation import classifier as classifier_lib
 from ganjax.evaluation import extractor as extractor_lib
-from ganjax.errors import UserError
+from ganjax.utils.errors import UserError
 from ganjax.evaluation import pipeline, protocol
 
 EVAL_DIR = "eval"

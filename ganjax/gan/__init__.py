@@ -1,0 +1,1 @@
+"""The GAN itself: network states, the adversarial step and its losses, sampling."""

@@ -1,0 +1,1 @@
+"""Foundations every layer may use: errors, paths, image files, device mesh."""
