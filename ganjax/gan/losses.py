@@ -1,9 +1,12 @@
 """Adversarial losses on discriminator logits: pure functions of arrays.
 
-Each entry of :data:`ADVERSARIAL_LOSSES` is a pair ``(d_loss(real, fake),
-g_loss(fake))`` taking logits of shape (B,) or (B, ...) (PatchGAN) and returning a
-scalar. The discriminator loss is the mean over real and fake examples together,
-as Keras computes it on the concatenated batch the seed trains on.
+An :class:`AdversarialLoss` is the discriminator's loss on the logits of real and
+fake examples, the generator's loss on the logits of its fakes, and how to report
+D's output as a score. Logits have shape (B,) or (B, ...) (PatchGAN); losses are
+scalars. The discriminator loss is the mean over real and fake examples together,
+as Keras computes it on the concatenated batch the seed trains on. Terms that
+need more than logits (gradient penalties, reconstruction) are regularisers
+(:mod:`ganjax.gan.regularizers`).
 """
 
 from typing import Callable, NamedTuple
@@ -13,8 +16,18 @@ import jax.numpy as jnp
 
 
 class AdversarialLoss(NamedTuple):
+  """One adversarial objective.
+
+  Attributes:
+    discriminator: ``(real_logits, fake_logits) -> scalar`` to minimise over D.
+    generator: ``fake_logits -> scalar`` to minimise over G.
+    score: what D's logits mean, for the ``d_real``/``d_fake`` metrics: the
+      probability "real" for the cross-entropy loss, the raw output for losses
+      without a probabilistic reading.
+  """
   discriminator: Callable[[jax.Array, jax.Array], jax.Array]
   generator: Callable[[jax.Array], jax.Array]
+  score: Callable[[jax.Array], jax.Array] = lambda logits: logits
 
 
 def _bce_discriminator(real_logits: jax.Array, fake_logits: jax.Array) -> jax.Array:
@@ -46,14 +59,10 @@ def _least_squares_generator(fake_logits: jax.Array) -> jax.Array:
   return jnp.mean((fake_logits - 1.0)**2)
 
 
-ADVERSARIAL_LOSSES = {
-    "non_saturating": AdversarialLoss(_bce_discriminator, _non_saturating_generator),
+ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
+    "non_saturating": AdversarialLoss(_bce_discriminator, _non_saturating_generator,
+                                      jax.nn.sigmoid),
     "hinge": AdversarialLoss(_hinge_discriminator, _hinge_generator),
     "least_squares": AdversarialLoss(_least_squares_discriminator,
                                      _least_squares_generator),
 }
-
-
-def l1(a: jax.Array, b: jax.Array) -> jax.Array:
-  """Mean absolute difference: pix2pix's reconstruction term."""
-  return jnp.mean(jnp.abs(a - b))

@@ -34,19 +34,11 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from ganjax.utils.errors import UserError
+from ganjax.run.metadata import IncompatibleCheckpointError, RunMetadata
 from ganjax.run.stopping import interrupt_in
-
-#: Version of what a checkpoint holds (the ``state`` tree and the ``meta`` keys).
-#: Raise it when either changes; a newer checkpoint is refused, never moved aside.
-SCHEMA_VERSION = 1
-
 
 class CheckpointWriteError(UserError):
   """A checkpoint could not be written (disk full, permissions...)."""
-
-
-class IncompatibleCheckpointError(UserError):
-  """An intact checkpoint that does not fit the current run; nothing is changed."""
 
 
 @jax.jit
@@ -73,7 +65,7 @@ def fingerprint(tree: Any) -> int:
 class Restored:
   step: int
   state: Any
-  meta: dict[str, Any]
+  meta: RunMetadata
   skipped: list[str]
 
 
@@ -109,13 +101,13 @@ class Checkpoints:
     """
     return self._manager.reached_preemption(step)
 
-  def save(self, step: int, state: Any, meta: dict[str, Any]) -> None:
+  def save(self, step: int, state: Any, meta: RunMetadata) -> None:
     """Starts an (asynchronous) save; errors of the previous save surface here.
 
     Raises:
       CheckpointWriteError: the previous or this save failed.
     """
-    meta = {**meta, "schema": SCHEMA_VERSION, "fingerprint": fingerprint(state)}
+    meta = {**meta.to_json(), "fingerprint": fingerprint(state)}
     # A failure of the previous (background) save surfaces here: name its step.
     failing = self._pending_step if self._pending_step is not None else step
     try:
@@ -138,12 +130,21 @@ class Checkpoints:
           _write_failure(self.directory, self._pending_step, e)) from e
     self._pending_step = None
 
-  def read_meta(self, step: int) -> dict[str, Any]:
+  def read_meta(self, step: int) -> RunMetadata:
+    """The metadata of checkpoint ``step``.
+
+    Raises:
+      IncompatibleCheckpointError: written by a newer ganjax, or unreadable fields.
+      Exception: its file does not read back (damage).
+    """
+    return RunMetadata.from_json(self._read_raw_meta(step), step)
+
+  def _read_raw_meta(self, step: int) -> dict[str, Any]:
     return self._manager.restore(step, args=ocp.args.Composite(
         meta=ocp.args.JsonRestore()))["meta"]
 
   def restore_latest(self, abstract_state: Any,
-                     check_meta: Optional[Callable[[dict], None]] = None
+                     check_meta: Optional[Callable[[RunMetadata], None]] = None
                      ) -> Optional[Restored]:
     """Restores the newest good checkpoint into ``abstract_state``'s structure.
 
@@ -176,17 +177,17 @@ class Checkpoints:
       step = untried[0]
       tried.add(step)
       try:
-        meta = self.read_meta(step)
+        raw_meta = self._read_raw_meta(step)
         stored = self.state_structure(step)
       except Exception as e:  # Files that do not read back: damaged.
         self._skip(step, e)
         continue
-      check_schema(meta, step)
+      meta = RunMetadata.from_json(raw_meta, step)
       if check_meta is not None:
         check_meta(meta)
       check_fits(stored, abstract_state, step)
       try:
-        state = self._restore_state(step, abstract_state, meta)
+        state = self._restore_state(step, abstract_state, raw_meta.get("fingerprint"))
       except Exception as e:
         self._skip(step, e)
         continue
@@ -196,10 +197,11 @@ class Checkpoints:
     """The stored state's leaves: path -> (shape, dtype), read from orbax's metadata."""
     return _structure_of(self.directory / str(step) / "state")
 
-  def _restore_state(self, step: int, abstract_state: Any, meta: dict) -> Any:
+  def _restore_state(self, step: int, abstract_state: Any,
+                     saved_fingerprint: Optional[int]) -> Any:
     state = self._manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))["state"]
-    if "fingerprint" in meta and fingerprint(state) != meta["fingerprint"]:
+    if saved_fingerprint is not None and fingerprint(state) != saved_fingerprint:
       raise ValueError("its contents do not match the fingerprint saved with it")
     return state
 
@@ -232,15 +234,6 @@ class Checkpoints:
 
   def close(self) -> None:
     self._manager.close()
-
-
-def check_schema(meta: dict[str, Any], step: int) -> None:
-  """Refuses a checkpoint written by a newer ganjax (it may hold what this one drops)."""
-  schema = meta.get("schema", 1)
-  if not isinstance(schema, int) or schema > SCHEMA_VERSION:
-    raise IncompatibleCheckpointError(
-        f"checkpoint {step} was written by a newer ganjax (checkpoint schema {schema}, "
-        f"this version reads {SCHEMA_VERSION}); upgrade ganjax to resume it")
 
 
 def check_fits(stored: dict[str, tuple[tuple[int, ...], str]], abstract_state: Any,

@@ -25,7 +25,7 @@ from absl import logging
 
 from ganjax.run import config as config_lib
 from ganjax.utils import images, sharding
-from ganjax.gan import losses, sampling
+from ganjax.gan import sampling
 from ganjax.run import reporting
 from ganjax.run import workdir as workdir_lib
 from ganjax.run.checkpoints import Checkpoints, leaves_by_path, path_name, read_arrays
@@ -33,10 +33,11 @@ from ganjax.data import examples as data_examples
 from ganjax.data.pipeline import (batch_indices, dataset_megabytes, gather_rows,
                                   take_rows, to_model_batch)
 from ganjax.utils.errors import UserError
-from ganjax.models import GanModel, build_model, check_model_options
-from ganjax.gan.optimizers import build_optimizer
 from ganjax.run.stopping import StopRequest
-from ganjax.gan.step import StepSpec, TrainState, create_train_states, train_step
+from ganjax.gan.state import DiscriminatorState, GeneratorState
+from ganjax.gan.step import StepSpec, train_step
+from ganjax.run import builders
+from ganjax.run.metadata import RunMetadata
 
 EXIT_NON_FINITE = 3
 
@@ -46,9 +47,9 @@ class NonFiniteError(UserError):
   exit_code = EXIT_NON_FINITE
 
 
-def step_on_rows(g_state: TrainState, d_state: TrainState, rng: jax.Array,
+def step_on_rows(g_state: GeneratorState, d_state: DiscriminatorState, rng: jax.Array,
                  rows: dict[str, jax.Array], *, spec: StepSpec
-                 ) -> tuple[TrainState, TrainState, dict]:
+                 ) -> tuple[GeneratorState, DiscriminatorState, dict]:
   """Trains one step on a batch of raw rows (uint8 images, integer labels).
 
   The step key is ``fold_in(rng, step)``: nothing random comes from the host.
@@ -58,9 +59,10 @@ def step_on_rows(g_state: TrainState, d_state: TrainState, rng: jax.Array,
   return train_step(g_state, d_state, batch, key, spec=spec)
 
 
-def step_on_examples(g_state: TrainState, d_state: TrainState, rng: jax.Array,
+def step_on_examples(g_state: GeneratorState, d_state: DiscriminatorState,
+                     rng: jax.Array,
                      examples: dict[str, jax.Array], indices: jax.Array, *,
-                     spec: StepSpec) -> tuple[TrainState, TrainState, dict]:
+                     spec: StepSpec) -> tuple[GeneratorState, DiscriminatorState, dict]:
   """Gathers rows ``indices`` of device-resident ``examples`` and trains one step."""
   return step_on_rows(g_state, d_state, rng, gather_rows(examples, indices), spec=spec)
 
@@ -68,8 +70,8 @@ def step_on_examples(g_state: TrainState, d_state: TrainState, rng: jax.Array,
 @dataclasses.dataclass
 class RunState:
   """What the loop carries: the checkpointed pytree and host counters."""
-  g: TrainState
-  d: TrainState
+  g: GeneratorState
+  d: DiscriminatorState
   rng: jax.Array
   rollbacks: int = 0
 
@@ -100,7 +102,7 @@ def run(config: ml_collections.ConfigDict, workdir: Optional[str],
     stopping.Interrupted: a signal arrived before training started.
   """
   config_lib.validate(config)
-  check_choices(config)
+  builders.check_choices(config)
   config = config_lib.absolute_paths(config)
   workdir = workdir_lib.resolve(workdir)
   workdir_lib.check_writable(workdir)
@@ -120,89 +122,6 @@ def run(config: ml_collections.ConfigDict, workdir: Optional[str],
     return trainer.train(stop)
 
 
-def check_choices(config: ml_collections.ConfigDict) -> None:
-  """Fails fast, before any data is loaded, on a model, loss or optimizer no run has.
-
-  Raises:
-    UserError: an unknown name or option.
-  """
-  try:
-    check_model_options(config.model.name, _model_options(config.model))
-  except ValueError as e:
-    raise UserError(str(e)) from e
-  if config.loss.adversarial not in losses.ADVERSARIAL_LOSSES:
-    raise UserError(f"unknown loss.adversarial {config.loss.adversarial!r}; choose one "
-                    f"of {sorted(losses.ADVERSARIAL_LOSSES)}")
-  _optimizer(config.optim.g)
-  _optimizer(config.optim.d)
-
-
-def load_examples(data: ml_collections.ConfigDict):
-  """The dataset named by ``config.data`` and its arrays for training.
-
-  Returns:
-    The dataset and a dict of equally long arrays: uint8 ``image`` (the target),
-    int32 ``label`` when the data is labelled, and uint8 ``input`` for paired
-    (image-to-image) data (see :mod:`ganjax.data.examples`).
-  """
-  return data_examples.load_examples(data)
-
-
-def _model_options(model: ml_collections.ConfigDict) -> dict[str, Any]:
-  return {k: v for k, v in model.items() if k != "name"}
-
-
-def model_from_config(model: ml_collections.ConfigDict, image_shape, num_classes
-                      ) -> GanModel:
-  try:
-    return build_model(model.name, image_shape, num_classes, **_model_options(model))
-  except ValueError as e:
-    raise UserError(str(e)) from e
-
-
-def _optimizer(optim: ml_collections.ConfigDict):
-  try:
-    return build_optimizer(**optim)
-  except (TypeError, ValueError) as e:
-    raise UserError(f"bad optimizer config {dict(optim)}: {e}") from e
-
-
-def batch_spec(examples: dict[str, np.ndarray]) -> dict[str, dict]:
-  """Per-example shapes and model-side dtypes of a batch (stored in checkpoints)."""
-  return {k: {"shape": list(v.shape[1:]),
-              "dtype": "float32" if v.dtype == np.uint8 else str(v.dtype)}
-          for k, v in examples.items()}
-
-
-def state_initializer(model: GanModel, optim: ml_collections.ConfigDict,
-                      spec: dict[str, dict], seed: int):
-  """A jittable ``() -> {g, d, rng}`` that initialises a run's state.
-
-  Args:
-    model: the networks.
-    optim: ``config.optim`` (``g`` and ``d`` optimizer settings).
-    spec: :func:`batch_spec` of the training examples.
-    seed: the run seed.
-  """
-  example_batch = {k: np.zeros([1] + v["shape"], v["dtype"]) for k, v in spec.items()}
-  g_tx, d_tx = _optimizer(optim.g), _optimizer(optim.d)
-
-  def init() -> dict[str, Any]:
-    init_key, rng = jax.random.split(jax.random.PRNGKey(seed))
-    g, d = create_train_states(model, g_tx, d_tx, example_batch, init_key)
-    return {"g": g, "d": d, "rng": rng}
-
-  return init
-
-
-def abstract_state(init, mesh) -> Any:
-  """Shapes, dtypes and (replicated) shardings of ``init()``: a restore target."""
-  replicated = sharding.replicated(mesh)
-  return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
-      jax.eval_shape(init))
-
-
 class Trainer:
   """Builds everything a run needs from the config and runs the loop."""
 
@@ -220,27 +139,25 @@ class Trainer:
     self.config = config
     self.workdir = workdir
     self.is_lead = jax.process_index() == 0
-    self.dataset, examples = data or load_examples(config.data)
+    self.dataset, examples = data or data_examples.load_examples(config.data)
     if stop is not None:
       stop.check()
-    self.model = model_from_config(config.model, self.dataset.images.shape[1:],
-                                   self.dataset.num_classes)
+    self.model = builders.model_from_config(config.model, self.dataset.images.shape[1:],
+                                            self.dataset.num_classes)
     self.num_examples = len(self.dataset.images)
     if self.num_examples < config.train.batch_size:
       raise UserError(f"the dataset ({self.dataset.name}, split {self.dataset.split}) has "
                       f"{self.num_examples:,} examples, fewer than one batch of "
                       f"train.batch_size={config.train.batch_size}")
     self.data_identity = data_examples.data_identity(self.dataset, examples)
-    self.spec = StepSpec(self.model, loss=config.loss.adversarial,
-                         l1_weight=config.loss.l1_weight,
-                         reuse_fake=config.train.reuse_fake)
+    self.spec = builders.step_spec(config, self.model)
     self.mesh = sharding.make_mesh()
     try:
       sharding.check_batch_size(config.train.batch_size, self.mesh)
     except ValueError as e:
       raise UserError(str(e)) from e
-    self.batch_spec = batch_spec(examples)
-    self._init = state_initializer(self.model, config.optim, self.batch_spec, config.seed)
+    self.batch_spec = builders.batch_spec(examples)
+    self._init = builders.state_initializer(self.model, config.optim, self.batch_spec, config.seed)
     self.examples_on_device = self._fits_on_devices(examples)
     self.examples = (sharding.put_replicated(examples, self.mesh)
                      if self.examples_on_device else examples)
@@ -264,12 +181,10 @@ class Trainer:
     ev = self.config.eval
     if not ev.every_steps or self.model.condition == "image":
       return None
-    from ganjax.evaluation import classifier, periodic
-    try:
-      directory = classifier.find(None, ev.classifier_dir, self.config.data.name,
-                                  self.config.data.idx_dir)
-    except classifier.ClassifierError as e:
-      self._warn(f"periodic evaluation is off: {e}")
+    from ganjax.evaluation import periodic
+    directory = periodic.locate_classifier(ev.classifier_dir, self.config.data.name,
+                                           self.config.data.idx_dir, say=self._warn)
+    if directory is None:
       return None
     return periodic.PeriodicEvaluator(
         self.model, directory, examples, num_samples=ev.num_samples,
@@ -308,7 +223,7 @@ class Trainer:
     restored = None
     if self.checkpoints is not None or workdir_lib.checkpoint_steps(self.workdir):
       restored = self._open_checkpoints().restore_latest(
-          abstract_state(self._init, self.mesh), self._check_meta)
+          builders.abstract_state(self._init, self.mesh), self._check_meta)
       for skipped in restored.skipped if restored else self.checkpoints.last_skipped:
         self._warn(f"skipped checkpoint {skipped}")
     if restored is None:
@@ -319,7 +234,7 @@ class Trainer:
       self._say(f"Resuming from checkpoint at step {restored.step} "
                 f"({self.checkpoints.directory / str(restored.step)})")
     return RunState(restored.state["g"], restored.state["d"], restored.state["rng"],
-                    rollbacks=int(restored.meta.get("rollbacks", 0)))
+                    rollbacks=restored.meta.rollbacks)
 
   def _open_checkpoints(self) -> Checkpoints:
     if self.checkpoints is None:
@@ -376,12 +291,10 @@ class Trainer:
     if self.is_lead:
       config_lib.write(self.config, self.workdir)
 
-  def _check_meta(self, meta: dict) -> None:
+  def _check_meta(self, meta: RunMetadata) -> None:
     """Refuses a checkpoint of another configuration or of other data."""
-    saved = meta.get("config")
-    if saved is not None:
-      config_lib.check_resumable(saved, self.config, self.workdir)
-    differences = data_examples.identity_differences(meta.get("dataset", {}),
+    config_lib.check_resumable(meta.config, self.config, self.workdir)
+    differences = data_examples.identity_differences(meta.dataset,
                                                      self.data_identity)
     if differences:
       raise UserError(
@@ -390,10 +303,10 @@ class Trainer:
           f"--workdir, or start a new run from its weights with "
           f"--config.init_from={self.workdir}")
 
-  def _meta(self, state: RunState) -> dict:
-    return {"config": self.config.to_dict(), "rollbacks": state.rollbacks,
-            "batch_spec": self.batch_spec, "num_classes": self.dataset.num_classes,
-            "dataset": self.data_identity}
+  def _meta(self, state: RunState) -> RunMetadata:
+    return RunMetadata(config=self.config.to_dict(), batch_spec=self.batch_spec,
+                       num_classes=self.dataset.num_classes, dataset=self.data_identity,
+                       rollbacks=state.rollbacks)
 
   def _say(self, message: str) -> None:
     if self.is_lead:

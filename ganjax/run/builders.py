@@ -1,0 +1,116 @@
+"""A run's parts from its config: model, optimizers, step spec, state initialiser.
+
+This is where the config is read and turned into the explicit arguments of the
+library (:mod:`ganjax.gan`, :mod:`ganjax.models`); the training loop and the
+commands that open a trained run build from here, so both build the same thing.
+Mistakes in the config become one-sentence :class:`UserError` s.
+"""
+
+from typing import Any, Callable
+
+import jax
+import ml_collections
+import numpy as np
+import optax
+
+from ganjax.gan import losses, regularizers
+from ganjax.gan.optimizers import build_optimizer
+from ganjax.gan.state import create_train_states
+from ganjax.gan.step import StepSpec
+from ganjax.models import GanModel, build_model, check_model_options
+from ganjax.utils import sharding
+from ganjax.utils.errors import UserError
+
+#: Keys of ``config.loss`` that are not regulariser weights.
+_LOSS_KEYS = ("adversarial",)
+
+
+def check_choices(config: ml_collections.ConfigDict) -> None:
+  """Fails fast, before any data is loaded, on a model, loss or optimizer no run has.
+
+  Raises:
+    UserError: an unknown name or option.
+  """
+  try:
+    check_model_options(config.model.name, _model_options(config.model))
+  except ValueError as e:
+    raise UserError(str(e)) from e
+  if config.loss.adversarial not in losses.ADVERSARIAL_LOSSES:
+    raise UserError(f"unknown loss.adversarial {config.loss.adversarial!r}; choose one "
+                    f"of {sorted(losses.ADVERSARIAL_LOSSES)}")
+  _regularizers(config.loss)
+  optimizer(config.optim.g)
+  optimizer(config.optim.d)
+
+
+def _model_options(model: ml_collections.ConfigDict) -> dict[str, Any]:
+  return {k: v for k, v in model.items() if k != "name"}
+
+
+def model_from_config(model: ml_collections.ConfigDict, image_shape,
+                      num_classes) -> GanModel:
+  """``config.model`` built for images of ``image_shape`` and ``num_classes``."""
+  try:
+    return build_model(model.name, image_shape, num_classes, **_model_options(model))
+  except ValueError as e:
+    raise UserError(str(e)) from e
+
+
+def optimizer(optim: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """``config.optim.g`` or ``config.optim.d`` as an optax optimizer."""
+  try:
+    return build_optimizer(**optim)
+  except (TypeError, ValueError) as e:
+    raise UserError(f"bad optimizer config {dict(optim)}: {e}") from e
+
+
+def _regularizers(loss: ml_collections.ConfigDict):
+  try:
+    return regularizers.make_regularizers(
+        **{k: v for k, v in loss.items() if k not in _LOSS_KEYS})
+  except (TypeError, ValueError) as e:
+    raise UserError(f"bad loss config {dict(loss)}: {e}") from e
+
+
+def step_spec(config: ml_collections.ConfigDict, model: GanModel) -> StepSpec:
+  """The train step's spec: ``model``, ``config.loss`` and ``config.train.reuse_fake``."""
+  d_regularizers, g_regularizers = _regularizers(config.loss)
+  return StepSpec(model, loss=losses.ADVERSARIAL_LOSSES[config.loss.adversarial],
+                  d_regularizers=d_regularizers, g_regularizers=g_regularizers,
+                  reuse_fake=config.train.reuse_fake)
+
+
+def batch_spec(examples: dict[str, np.ndarray]) -> dict[str, dict]:
+  """Per-example shapes and model-side dtypes of a batch (stored in checkpoints)."""
+  return {k: {"shape": list(v.shape[1:]),
+              "dtype": "float32" if v.dtype == np.uint8 else str(v.dtype)}
+          for k, v in examples.items()}
+
+
+def state_initializer(model: GanModel, optim: ml_collections.ConfigDict,
+                      spec: dict[str, dict], seed: int) -> Callable[[], dict[str, Any]]:
+  """A jittable ``() -> {g, d, rng}`` that initialises a run's state.
+
+  Args:
+    model: the networks.
+    optim: ``config.optim`` (``g`` and ``d`` optimizer settings).
+    spec: :func:`batch_spec` of the training examples.
+    seed: the run seed.
+  """
+  example_batch = {k: np.zeros([1] + v["shape"], v["dtype"]) for k, v in spec.items()}
+  g_tx, d_tx = optimizer(optim.g), optimizer(optim.d)
+
+  def init() -> dict[str, Any]:
+    init_key, rng = jax.random.split(jax.random.PRNGKey(seed))
+    g, d = create_train_states(model, g_tx, d_tx, example_batch, init_key)
+    return {"g": g, "d": d, "rng": rng}
+
+  return init
+
+
+def abstract_state(init: Callable[[], Any], mesh: jax.sharding.Mesh) -> Any:
+  """Shapes, dtypes and (replicated) shardings of ``init()``: a restore target."""
+  replicated = sharding.replicated(mesh)
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+      jax.eval_shape(init))
