@@ -1,8 +1,8 @@
 """Class-conditional DCGAN: ``G(noise, label)`` and ``D(image, label)``.
 
-The architecture is :mod:`ganjax.models.dcgan`'s (strided 5x5 (transposed)
-convolutions, BatchNorm, tanh output), sized to the data, so it trains in minutes
-on 28x28 digits on a CPU. What is added is how the label gets in.
+The architecture is :mod:`ganjax.models.dcgan`'s (its stride-2 stages are the
+shared blocks of :mod:`ganjax.models.layers`), sized to the data, so it trains in
+minutes on 28x28 digits on a CPU. What is added is how the label gets in.
 
 Generator (``g_conditioning``):
   * ``"concat"``: a learned label embedding is concatenated to the noise (Mirza &
@@ -12,9 +12,8 @@ Generator (``g_conditioning``):
     (initialised to 1 and 0), as in the projection-discriminator paper's generator
     (Miyato & Koyama, 2018) and BigGAN. Every layer then knows the class, so the
     class is decided early in training instead of being rediscovered from the
-    input; this is what makes conditioning show after a few hundred steps on CPU
-    (measured in tests/test_conditional.py). Its cost is two tiny embedding
-    tables per layer.
+    input, and conditioning shows after a few hundred steps. Its cost is two
+    tiny embedding tables per layer.
 
 Discriminator (``d_conditioning``):
   * ``"projection"`` (default; Miyato & Koyama, 2018): with ``phi(x)`` the
@@ -30,31 +29,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax.models.dcgan import num_doublings
-from ganjax.nn import Conv, ConvTranspose
+from ganjax.models.base import (Condition, GanModel, check_choice, check_divisible,
+                                parse_dtype)
+from ganjax.models.layers import (ConditionalBatchNorm, batch_norm, dcgan_downsample,
+                                  dcgan_geometry, dcgan_upsample)
 
 G_CONDITIONINGS = ("cbn", "concat")
 D_CONDITIONINGS = ("projection", "concat")
-
-
-class ConditionalBatchNorm(nn.Module):
-  """BatchNorm without its own affine part, then a per-class scale and shift."""
-
-  num_classes: int
-  momentum: float = 0.9
-  dtype: Any = None
-
-  @nn.compact
-  def __call__(self, x: jax.Array, labels: jax.Array, *, train: bool) -> jax.Array:
-    x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum,
-                     use_scale=False, use_bias=False, dtype=self.dtype)(x)
-    features = x.shape[-1]
-    gamma = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones,
-                     name="scale")(labels)
-    beta = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros,
-                    name="shift")(labels)
-    expand = (slice(None),) + (None,) * (x.ndim - 2) + (slice(None),)
-    return x * gamma[expand].astype(x.dtype) + beta[expand].astype(x.dtype)
 
 
 class ConditionalGenerator(nn.Module):
@@ -70,27 +51,20 @@ class ConditionalGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, noise: jax.Array, labels: jax.Array, *, train: bool) -> jax.Array:
-    stages = num_doublings(self.image_size)
-    start = self.image_size // 2**stages
-    features = self.base_features * 2**stages
+    stages, start, features = dcgan_geometry(self.image_size, self.base_features)
 
     def norm(x):
       if self.conditioning == "cbn":
         return ConditionalBatchNorm(self.num_classes, dtype=self.dtype)(
             x, labels, train=train)
-      return nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                          dtype=self.dtype)(x)
+      return batch_norm(train, dtype=self.dtype)(x)
 
     embedding = nn.Embed(self.num_classes, self.embed_dim, name="label_embedding")(labels)
     x = jnp.concatenate([noise, embedding.astype(noise.dtype)], axis=-1)
     x = nn.Dense(start * start * features, dtype=self.dtype)(x)
     x = nn.relu(norm(x.reshape((-1, start, start, features))))
-    for _ in range(stages - 1):
-      features //= 2
-      x = ConvTranspose(features, 5, strides=2, dtype=self.dtype)(x)
-      x = nn.relu(norm(x))
-    x = ConvTranspose(self.channels, 5, strides=2, dtype=self.dtype)(x)
-    return jnp.tanh(x.astype(jnp.float32))
+    return dcgan_upsample(x, stages=stages, channels=self.channels, norm=norm,
+                          biases_before_norm=True, dtype=self.dtype)
 
 
 class ConditionalDiscriminator(nn.Module):
@@ -111,13 +85,10 @@ class ConditionalDiscriminator(nn.Module):
       planes = jnp.broadcast_to(embedding[:, None, None, :].astype(x.dtype),
                                 x.shape[:3] + (self.embed_dim,))
       x = jnp.concatenate([x, planes], axis=-1)
-    for i in range(num_doublings(self.image_size)):
-      x = Conv(self.base_features * 2**i, 5, strides=2, dtype=self.dtype)(x)
-      if i > 0:
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                         dtype=self.dtype)(x)
-      x = nn.leaky_relu(x, 0.2)
-    features = x.reshape((x.shape[0], -1))
+    features = dcgan_downsample(x, image_size=self.image_size,
+                                base_features=self.base_features,
+                                norm=lambda x: batch_norm(train, dtype=self.dtype)(x),
+                                biases_before_norm=True, dtype=self.dtype)
     logits = nn.Dense(1, dtype=self.dtype)(features)[:, 0].astype(jnp.float32)
     if self.conditioning == "projection":
       embedding = nn.Embed(self.num_classes, features.shape[-1],
@@ -125,3 +96,27 @@ class ConditionalDiscriminator(nn.Module):
       logits = logits + jnp.sum(embedding.astype(jnp.float32)
                                 * features.astype(jnp.float32), axis=-1)
     return logits
+
+
+def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
+          noise_dim: int = 100, g_features: int = 64, d_features: int = 64,
+          embed_dim: int = 32, g_conditioning: str = "cbn",
+          d_conditioning: str = "projection", dtype: str = "float32") -> GanModel:
+  """The class-conditional DCGAN for labelled square images of an even side."""
+  if not num_classes:
+    raise ValueError("model 'cgan' is class-conditional but the data has no labels; "
+                     "use labelled data (e.g. MNIST IDX files with their labels file) "
+                     "or an unconditional model such as 'dcgan'")
+  check_choice("g_conditioning", g_conditioning, G_CONDITIONINGS)
+  check_choice("d_conditioning", d_conditioning, D_CONDITIONINGS)
+  check_divisible(image_shape, 2, "cgan")
+  return GanModel(
+      generator=ConditionalGenerator(
+          num_classes=num_classes, image_size=image_shape[0], channels=image_shape[2],
+          base_features=g_features, embed_dim=embed_dim, conditioning=g_conditioning,
+          dtype=parse_dtype(dtype)),
+      discriminator=ConditionalDiscriminator(
+          num_classes=num_classes, image_size=image_shape[0], base_features=d_features,
+          embed_dim=embed_dim, conditioning=d_conditioning, dtype=parse_dtype(dtype)),
+      noise_dim=noise_dim, noise_distribution="normal", output_activation="tanh",
+      condition=Condition.LABEL, discriminator_batch_norm=True)

@@ -4,6 +4,8 @@ Generator: project the noise to a small feature map, then fractionally strided
 (transposed, stride 2) 5x5 convolutions, each followed by BatchNorm and ReLU, halving
 the features and doubling the resolution; tanh output. Discriminator: stride-2 5x5
 convolutions with LeakyReLU(0.2) and BatchNorm (not on the first layer); a dense logit.
+The stages are :mod:`ganjax.models.layers`' DCGAN blocks, shared with the
+class-conditional DCGAN.
 """
 
 from typing import Any, Optional
@@ -12,23 +14,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ganjax.nn import Conv, ConvTranspose
+from ganjax.models.base import Condition, GanModel, check_divisible, parse_dtype
+from ganjax.models.layers import (batch_norm, dcgan_downsample, dcgan_geometry,
+                                  dcgan_upsample, num_doublings)
 
-
-def num_doublings(image_size: int) -> int:
-  """How many stride-2 stages lead from the projected map to ``image_size``.
-
-  Halves while the size stays even and above 7, so 28 -> 7 (two stages),
-  32 -> 4 (three), 64 -> 4 (four).
-  """
-  stages = 0
-  while image_size % 2 == 0 and image_size > 7:
-    image_size //= 2
-    stages += 1
-  if stages == 0:
-    raise ValueError(f"image size {image_size} is not divisible by 2; DCGAN needs an "
-                     "even size such as 28, 32 or 64")
-  return stages
+# num_doublings is part of this module's API (how many stages a size gets).
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "build", "num_doublings"]
 
 
 class DCGANGenerator(nn.Module):
@@ -43,20 +34,13 @@ class DCGANGenerator(nn.Module):
   def __call__(self, noise: jax.Array, condition: Optional[jax.Array] = None,
                *, train: bool) -> jax.Array:
     del condition
-    stages = num_doublings(self.image_size)
-    start = self.image_size // 2**stages
-    features = self.base_features * 2**stages
-    batch_norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                                      dtype=self.dtype)
+    stages, start, features = dcgan_geometry(self.image_size, self.base_features)
+    norm = lambda x: batch_norm(train, dtype=self.dtype)(x)
     # No biases before BatchNorm: it removes them, their gradient is float noise.
     x = nn.Dense(start * start * features, use_bias=False, dtype=self.dtype)(noise)
-    x = nn.relu(batch_norm()(x)).reshape((-1, start, start, features))
-    for _ in range(stages - 1):
-      features //= 2
-      x = ConvTranspose(features, 5, strides=2, use_bias=False, dtype=self.dtype)(x)
-      x = nn.relu(batch_norm()(x))
-    x = ConvTranspose(self.channels, 5, strides=2, dtype=self.dtype)(x)
-    return jnp.tanh(x.astype(jnp.float32))
+    x = nn.relu(norm(x)).reshape((-1, start, start, features))
+    return dcgan_upsample(x, stages=stages, channels=self.channels, norm=norm,
+                          biases_before_norm=False, dtype=self.dtype)
 
 
 class DCGANDiscriminator(nn.Module):
@@ -70,13 +54,24 @@ class DCGANDiscriminator(nn.Module):
   def __call__(self, images: jax.Array, condition: Optional[jax.Array] = None,
                *, train: bool) -> jax.Array:
     del condition
-    x = images
-    for i in range(num_doublings(self.image_size)):
-      x = Conv(self.base_features * 2**i, 5, strides=2, use_bias=i == 0,
-               dtype=self.dtype)(x)
-      if i > 0:
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                         dtype=self.dtype)(x)
-      x = nn.leaky_relu(x, 0.2)
-    x = x.reshape((x.shape[0], -1))
+    x = dcgan_downsample(images, image_size=self.image_size,
+                         base_features=self.base_features,
+                         norm=lambda x: batch_norm(train, dtype=self.dtype)(x),
+                         biases_before_norm=False, dtype=self.dtype)
     return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+
+
+def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
+          noise_dim: int = 100, g_features: int = 64, d_features: int = 64,
+          dtype: str = "float32") -> GanModel:
+  """The DCGAN paper's model for square images of an even side."""
+  del num_classes  # Unconditional.
+  check_divisible(image_shape, 2, "dcgan")
+  return GanModel(
+      generator=DCGANGenerator(
+          image_size=image_shape[0], channels=image_shape[2],
+          base_features=g_features, dtype=parse_dtype(dtype)),
+      discriminator=DCGANDiscriminator(
+          image_size=image_shape[0], base_features=d_features, dtype=parse_dtype(dtype)),
+      noise_dim=noise_dim, noise_distribution="uniform", output_activation="tanh",
+      condition=Condition.NONE, discriminator_batch_norm=True)

@@ -30,6 +30,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganjax.models.base import Condition, GanModel, parse_dtype
+from ganjax.models.layers import batch_norm
 from ganjax.nn import Conv, ConvTranspose
 
 #: Features are capped at this multiple of the base width, as in the paper.
@@ -53,10 +55,6 @@ def unet_depth(height: int, width: int, max_depth: int = 8) -> int:
 
 def _features(base: int, level: int) -> int:
   return base * min(2**level, _MAX_MULTIPLIER)
-
-
-def _batch_norm(train: bool, dtype: Any) -> nn.BatchNorm:
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=dtype)
 
 
 class UNetGenerator(nn.Module):
@@ -96,7 +94,7 @@ class UNetGenerator(nn.Module):
       x = Conv(_features(self.base_features, level), 4, strides=2, dtype=self.dtype,
                name=f"down{level}")(x)
       if 0 < level < self.depth - 1:
-        x = _batch_norm(train, self.dtype)(x)
+        x = batch_norm(train, dtype=self.dtype)(x)
       skips.append(x)
     # skips[-1] is the bottleneck; decoder level l mirrors encoder level l.
     for level in reversed(range(1, self.depth)):
@@ -104,7 +102,7 @@ class UNetGenerator(nn.Module):
         x = jnp.concatenate([x, skips[level]], axis=-1)
       x = ConvTranspose(_features(self.base_features, level - 1), 4, strides=2,
                         dtype=self.dtype, name=f"up{level}")(nn.relu(x))
-      x = _batch_norm(train, self.dtype)(x)
+      x = batch_norm(train, dtype=self.dtype)(x)
       if self.dropout_rate and self.depth - 1 - level < self.dropout_layers:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     if self.depth > 1:
@@ -129,10 +127,10 @@ class PatchDiscriminator(nn.Module):
     for level in range(self.layers):
       x = Conv(_features(self.base_features, level), 4, strides=2, dtype=self.dtype)(x)
       if level > 0:
-        x = _batch_norm(train, self.dtype)(x)
+        x = batch_norm(train, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
     x = Conv(_features(self.base_features, self.layers), 4, strides=1, dtype=self.dtype)(x)
-    x = nn.leaky_relu(_batch_norm(train, self.dtype)(x), 0.2)
+    x = nn.leaky_relu(batch_norm(train, dtype=self.dtype)(x), 0.2)
     x = Conv(1, 4, strides=1, dtype=self.dtype)(x)
     return x[..., 0].astype(jnp.float32)
 
@@ -140,3 +138,28 @@ class PatchDiscriminator(nn.Module):
 def size_multiple(generator: nn.Module) -> int:
   """What the sides of an image given to a trained U-Net must be multiples of."""
   return 2**generator.depth
+
+
+def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
+          g_features: int = 64, d_features: int = 64, dropout_rate: float = 0.5,
+          dropout_layers: int = 3, max_depth: int = 8, d_layers: int = 3,
+          dtype: str = "float32") -> GanModel:
+  """pix2pix's U-Net and PatchGAN for targets of ``image_shape``.
+
+  The input's channels are whatever the data's ``input`` images have (the first
+  layers adapt when the networks are initialised).
+  """
+  del num_classes  # Conditioned on images, not labels.
+  if max_depth < 1 or d_layers < 1:
+    raise ValueError("model.max_depth and model.d_layers must be at least 1")
+  depth = unet_depth(image_shape[0], image_shape[1], max_depth)
+  return GanModel(
+      generator=UNetGenerator(
+          depth=depth, channels=image_shape[2], base_features=g_features,
+          dropout_rate=dropout_rate, dropout_layers=dropout_layers,
+          dtype=parse_dtype(dtype)),
+      discriminator=PatchDiscriminator(
+          layers=min(d_layers, depth), base_features=d_features, dtype=parse_dtype(dtype)),
+      noise_dim=0, output_activation="tanh", condition=Condition.IMAGE,
+      # The PatchGAN normalises every layer but the first and the logit layer.
+      discriminator_batch_norm=True)

@@ -19,10 +19,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ganjax.models.base import Condition, GanModel, check_divisible, parse_dtype
+from ganjax.models.layers import KERAS_EPSILON, batch_norm
 from ganjax.nn import Conv, UpsampleConv
-
-# Keras' BatchNormalization defaults (the seed used them), not flax's.
-_BN_EPSILON = 1e-3
 
 
 class SeedGenerator(nn.Module):
@@ -39,20 +38,20 @@ class SeedGenerator(nn.Module):
   def __call__(self, noise: jax.Array, condition: Optional[jax.Array] = None,
                *, train: bool) -> jax.Array:
     del condition  # Unconditional.
-    batch_norm = lambda: nn.BatchNorm(
-        use_running_average=not train, momentum=self.bn_momentum,
-        epsilon=_BN_EPSILON, dtype=self.dtype)
+    # Keras' BatchNormalization epsilon: the seed used its defaults, not flax's.
+    norm = lambda x: batch_norm(train, momentum=self.bn_momentum, epsilon=KERAS_EPSILON,
+                                dtype=self.dtype)(x)
     f = self.base_features
     start = self.image_size // 4
     x = nn.Dense(start * start * f, dtype=self.dtype)(noise)
-    x = nn.relu(batch_norm()(x))
+    x = nn.relu(norm(x))
     x = x.reshape((x.shape[0], start, start, f))
     x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     for features in (f // 2, f // 4):
       x = UpsampleConv(features, 5, dtype=self.dtype)(x)
-      x = nn.relu(batch_norm()(x))
+      x = nn.relu(norm(x))
     x = Conv(f // 8, 5, dtype=self.dtype)(x)
-    x = nn.relu(batch_norm()(x))
+    x = nn.relu(norm(x))
     x = Conv(self.channels, 5, dtype=self.dtype)(x)
     return nn.sigmoid(x.astype(jnp.float32))
 
@@ -75,3 +74,19 @@ class SeedDiscriminator(nn.Module):
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = x.reshape((x.shape[0], -1))
     return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+
+
+def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
+          noise_dim: int = 100, dropout_rate: float = 0.4, g_features: int = 256,
+          d_features: int = 64, dtype: str = "float32") -> GanModel:
+  """The seed's Keras DCGAN for images whose side is divisible by 4."""
+  del num_classes  # Unconditional.
+  check_divisible(image_shape, 4, "seed")
+  return GanModel(
+      generator=SeedGenerator(
+          image_size=image_shape[0], base_features=g_features,
+          channels=image_shape[2], dropout_rate=dropout_rate, dtype=parse_dtype(dtype)),
+      discriminator=SeedDiscriminator(
+          base_features=d_features, dropout_rate=dropout_rate, dtype=parse_dtype(dtype)),
+      noise_dim=noise_dim, noise_distribution="uniform", output_activation="sigmoid",
+      condition=Condition.NONE, discriminator_batch_norm=False)
