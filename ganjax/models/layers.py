@@ -8,9 +8,9 @@
 
 The stage builders are functions, not modules: called inside a parent's
 ``nn.compact`` method, the layers they create belong to the parent and take its
-auto-generated names (``ConvTranspose_0``, ``BatchNorm_1``, ...). That keeps
-parameter trees, and so checkpoints, the same as when each family wrote the
-layers inline.
+auto-generated names (``ConvTranspose_0``, ``BatchNorm_1``, ...). Each family's
+parameter tree stays flat, with the paths its checkpoints store (pinned in
+``tests/unit/models/test_param_trees.py``).
 """
 
 from typing import Any, Callable, Optional
