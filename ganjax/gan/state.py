@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from ganjax.models import GanModel
+from ganjax.models import Condition, GanModel
 
 
 class NetworkState(train_state.TrainState):
@@ -35,6 +35,12 @@ class NetworkState(train_state.TrainState):
 class GeneratorState(NetworkState):
   """The generator's state; its ``step`` counts the run's training steps."""
 
+  def inference_variables(self) -> dict[str, Any]:
+    """The variables images are generated with outside training (sample grids,
+    the sample/translate/eval commands, periodic evaluation): one place to
+    choose them, e.g. an average of the weights instead of the latest ones."""
+    return self.variables()
+
 
 class DiscriminatorState(NetworkState):
   """The discriminator's state."""
@@ -43,10 +49,10 @@ class DiscriminatorState(NetworkState):
 Batch = dict[str, jax.Array]
 
 
-def condition_of(batch: Batch, condition: str) -> jax.Array | None:
+def condition_of(batch: Batch, condition: Condition) -> jax.Array | None:
   """The part of ``batch`` both networks are conditioned on (None: unconditional)."""
-  return {"none": None, "label": batch.get("label"), "image": batch.get("input")}[
-      condition]
+  return {Condition.NONE: None, Condition.LABEL: batch.get("label"),
+          Condition.IMAGE: batch.get("input")}[condition]
 
 
 def create_train_states(model: GanModel, g_optimizer: optax.GradientTransformation,

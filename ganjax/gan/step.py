@@ -84,7 +84,7 @@ def _discriminate_real_and_fake(spec, d_state, params, real, fake, condition, ke
   seed does; with BatchNorm real and fake go in separate calls so neither
   normalises with the other's statistics (the DCGAN practice).
   """
-  if not getattr(spec.model, 'discriminator_batch_norm', bool(d_state.batch_stats)):  # TODO(me): drop getattr
+  if not spec.model.discriminator_batch_norm:
     both_condition = None if condition is None else jnp.concatenate([condition] * 2)
     logits, stats = discriminate(spec, d_state, params, jnp.concatenate([real, fake]),
                                  both_condition, key)
