@@ -1,11 +1,15 @@
-"""Shared test fixtures: real data locations and a runner for ganjax commands."""
+"""Shared test fixtures: data (real MNIST, synthetic digits), trained runs, and a
+runner for ganjax commands."""
 
+import gzip
 import os
+import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,6 +26,83 @@ def mnist_dir() -> Path:
   if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
     pytest.skip(f"real MNIST IDX files not found in {MNIST_DIR}")
   return MNIST_DIR
+
+
+_IDX_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C,
+              np.float32: 0x0D, np.float64: 0x0E}
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+  """Encodes an array as IDX, independently of the code under test."""
+  header = struct.pack(">BBBB", 0, 0, _IDX_CODES[array.dtype.type], array.ndim)
+  header += struct.pack(f">{array.ndim}I", *array.shape)
+  return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+  """Writes ``array`` as an IDX file, gzipped (reproducibly) when the name ends in .gz."""
+  data = idx_bytes(array)
+  path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
+  return path
+
+
+# Seven-segment digits. Segments a-g as (x0, y0, x1, y1) in a unit box, y down.
+_SEGMENT_ENDS = np.array([(0, 0, 1, 0), (1, 0, 1, .5), (1, .5, 1, 1), (0, 1, 1, 1),
+                          (0, .5, 0, 1), (0, 0, 0, .5), (0, .5, 1, .5)], np.float32)
+_LIT_SEGMENTS = np.array([[segment in lit for segment in "abcdefg"] for lit in (
+    "abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", "abc", "abcdefg",
+    "abcdfg")])
+
+
+def synthetic_digits(num: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """``num`` digit-like 28x28 images (uint8, (N, 28, 28, 1)) and their labels (int32).
+
+  Seven-segment digits 0-9, anti-aliased, each with its own size, position,
+  slant, stroke width and brightness, in equal numbers per class (shuffled): the
+  shapes and statistics the models and data checks expect of MNIST, a pure
+  function of (num, seed).
+  """
+  rng = np.random.default_rng(seed)
+  labels = rng.permutation(np.arange(num) % 10).astype(np.int32)
+  uniform = lambda low, high: rng.uniform(low, high, (num, 1)).astype(np.float32)
+  width, height = uniform(8, 13), uniform(15, 20)
+  left, top = 4 + uniform(0, 1) * (20 - width), 3 + uniform(0, 1) * (22 - height)
+  slant, stroke, brightness = uniform(-.25, .25), uniform(1.2, 2.2), uniform(200, 255)
+  x0, y0, x1, y1 = _SEGMENT_ENDS.T[:, None, :]
+  # Segment ends in pixels, (N, 7) each, then broadcast against (28, 28) pixels.
+  ax = (left + x0 * width - slant * (y0 - .5) * height)[..., None, None]
+  bx = (left + x1 * width - slant * (y1 - .5) * height)[..., None, None]
+  ay, by = (top + y0 * height)[..., None, None], (top + y1 * height)[..., None, None]
+  centres = np.arange(28, dtype=np.float32) + .5
+  px, py = centres[None, None, None, :], centres[None, None, :, None]
+  dx, dy = bx - ax, by - ay
+  along = np.clip(((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy), 0, 1)
+  distance = np.hypot(px - ax - along * dx, py - ay - along * dy)
+  ink = np.clip(stroke[..., None, None] - distance + .5, 0, 1)
+  ink = np.where(_LIT_SEGMENTS[labels][..., None, None], ink, 0).max(axis=1)
+  return np.round(ink * brightness[..., None]).astype(np.uint8)[..., None], labels
+
+
+def write_mnist_files(directory: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+  """Writes images and labels under the file names of the shared MNIST folder
+  (its test split, which also serves 'train' there)."""
+  directory.mkdir(parents=True, exist_ok=True)
+  write_idx(directory / "t10k-images-idx3-ubyte.gz", images[..., 0])
+  write_idx(directory / "t10k-labels-idx1-ubyte.gz", labels.astype(np.uint8))
+  return directory
+
+
+#: Examples in the synthetic dataset: 100 of each digit.
+SYNTHETIC_EXAMPLES = 1000
+
+
+@pytest.fixture(scope="session")
+def synthetic_mnist(tmp_path_factory) -> Path:
+  """A directory laid out like the shared MNIST folder, holding
+  :data:`SYNTHETIC_EXAMPLES` synthetic digits: for tests of the training path
+  that need some 28x28 labelled data, not real MNIST, and run anywhere."""
+  return write_mnist_files(tmp_path_factory.mktemp("synthetic") / "mnist",
+                           *synthetic_digits(SYNTHETIC_EXAMPLES))
 
 
 @pytest.fixture(scope="session")
@@ -72,13 +153,27 @@ STEPS_12 = ["--config.train.steps=12", "--config.ckpt.every_steps=4",
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, mnist_dir, session_env) -> Path:
-  """An uninterrupted 12-step run of the tiny seed model, made once per session.
+  """An uninterrupted 12-step run of the tiny seed model on real MNIST, made once
+  per session, for the commands that score or read real digits.
+
+  Tests read it or copy it, never change it.
+  """
+  workdir = tmp_path_factory.mktemp("trained") / "run"
+  run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_12), session_env)
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory, synthetic_mnist, session_env) -> Path:
+  """:func:`trained_run` on the synthetic digits: what the resume, signal and
+  checkpoint tests resume (on ``synthetic_mnist``) in copies.
 
   Tests read it or copy it, never change it: it is also the reference that
   resumed runs must reproduce bit for bit.
   """
-  workdir = tmp_path_factory.mktemp("trained") / "run"
-  run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_12), session_env)
+  workdir = tmp_path_factory.mktemp("synthetic-trained") / "run"
+  run_command("ganjax.main", train_args(workdir, synthetic_mnist, *STEPS_12),
+              session_env)
   return workdir
 
 

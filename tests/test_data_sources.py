@@ -6,7 +6,6 @@ import gzip
 import json
 import logging
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -15,30 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import idx_bytes, write_idx
 from ganjax.data import DataError, ImageDataset, dataset_fingerprint, load_dataset, read_idx
 from ganjax.data import sources
 
-# The offline MNIST copy lives beside the repository: <root>/../shared/data/mnist.
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared/data/mnist"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-_IDX_CODES = {
-    np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E,
-}
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-  """Encodes an array as IDX, independently of the code under test."""
-  header = struct.pack(">BBBB", 0, 0, _IDX_CODES[array.dtype.type], array.ndim)
-  header += struct.pack(f">{array.ndim}I", *array.shape)
-  return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-
-
-def write_idx(path: Path, array: np.ndarray) -> Path:
-  """Writes ``array`` as an IDX file, gzipped when the name ends in .gz."""
-  data = idx_bytes(array)
-  path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-  return path
 
 
 def make_split(
@@ -61,13 +41,6 @@ def assert_one_line_error(error: pytest.ExceptionInfo, *fragments: str) -> None:
   assert "\n" not in message and message
   for fragment in fragments:
     assert fragment in message, message
-
-
-@pytest.fixture
-def mnist_dir() -> Path:
-  if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-    pytest.skip(f"offline MNIST copy not found at {MNIST_DIR}")
-  return MNIST_DIR
 
 
 # --------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """No path of a resume throws work away: interrupts, other data, other runs, locks.
 
-Real commands in real processes, real signals; every refusal leaves the workdir's
-files byte-identical (``tree_digest``).
+Real commands in real processes, real signals, on the synthetic digits
+(``synthetic_mnist``); every refusal leaves the workdir's files byte-identical
+(``tree_digest``).
 """
 
-import gzip
 import json
 import os
 import shutil
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (assert_user_error, run_command, start_trainer, train_args,
-                      tree_digest, wait_for)
+from conftest import (SYNTHETIC_EXAMPLES, assert_user_error, run_command, start_trainer,
+                      synthetic_digits, train_args, tree_digest, wait_for,
+                      write_mnist_files)
 from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
 def _steps(workdir: Path) -> list[int]:
@@ -38,23 +39,11 @@ def _opened_checkpoint_files(pid: int) -> bool:
     return False
 
 
-@pytest.fixture
-def trained(trained_run) -> Path:
-  """A finished 12-step run (checkpoints 4, 8 and 12) to resume in copies."""
-  return trained_run
-
-
-def _half_of(mnist_dir: Path, tmp_path: Path) -> Path:
-  """Other data: IDX files of the first half of the same digits."""
-  half = tmp_path / "half"
-  half.mkdir()
-  for name, header, row in (("t10k-images-idx3-ubyte", 16, 784),
-                            ("t10k-labels-idx1-ubyte", 8, 1)):
-    data = gzip.open(mnist_dir / f"{name}.gz").read()
-    head = bytearray(data[:header])
-    head[4:8] = (5000).to_bytes(4, "big")
-    (half / name).write_bytes(bytes(head) + data[header:header + 5000 * row])
-  return half
+def _half_of_the_data(tmp_path: Path) -> Path:
+  """Other data: the first half of the same synthetic digits."""
+  images, labels = synthetic_digits(SYNTHETIC_EXAMPLES)
+  half = SYNTHETIC_EXAMPLES // 2
+  return write_mnist_files(tmp_path / "half", images[:half], labels[:half])
 
 
 def _assert_refused_untouched(workdir: Path, args: list[str], env: dict,
@@ -73,11 +62,11 @@ def _copy(run: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("sig, code", [
     (signal.SIGINT, 130), pytest.param(signal.SIGTERM, 0, marks=pytest.mark.slow)])
-def test_signal_during_restore_keeps_every_checkpoint(tmp_path, mnist_dir, ganjax_env,
-                                                      trained, sig, code):
-  workdir = _copy(trained, tmp_path)
+def test_signal_during_restore_keeps_every_checkpoint(tmp_path, synthetic_mnist,
+                                                      ganjax_env, synthetic_run, sig, code):
+  workdir = _copy(synthetic_run, tmp_path)
   before = tree_digest(workdir)
-  args = train_args(workdir, mnist_dir, "--config.train.steps=100")
+  args = train_args(workdir, synthetic_mnist, "--config.train.steps=100")
   for _ in range(5):  # The signal must land while the checkpoint is being read.
     proc = start_trainer(args, ganjax_env)
     wait_for(lambda: _opened_checkpoint_files(proc.pid), proc, poll=0.001)
@@ -93,10 +82,12 @@ def test_signal_during_restore_keeps_every_checkpoint(tmp_path, mnist_dir, ganja
   assert tree_digest(workdir) == before  # nothing moved aside, nothing written
 
 
-def test_sigterm_during_startup_is_a_clean_stop(tmp_path, mnist_dir, ganjax_env, trained):
-  workdir = _copy(trained, tmp_path)
+def test_sigterm_during_startup_is_a_clean_stop(tmp_path, synthetic_mnist, ganjax_env,
+                                                synthetic_run):
+  workdir = _copy(synthetic_run, tmp_path)
   before = tree_digest(workdir)
-  proc = start_trainer(train_args(workdir, mnist_dir, "--config.train.steps=100"), ganjax_env)
+  proc = start_trainer(train_args(workdir, synthetic_mnist, "--config.train.steps=100"),
+                       ganjax_env)
   time.sleep(1.0)  # Importing JAX and TensorFlow.
   proc.send_signal(signal.SIGTERM)
   out, err = proc.communicate(timeout=120)
@@ -106,18 +97,18 @@ def test_sigterm_during_startup_is_a_clean_stop(tmp_path, mnist_dir, ganjax_env,
   assert tree_digest(workdir) == before
 
 
-def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_env,
-                                                  trained):
-  workdir = _copy(trained, tmp_path)
-  half = _half_of(mnist_dir, tmp_path)  # other data
+def test_other_data_is_refused_moved_data_resumes(tmp_path, synthetic_mnist,
+                                                  ganjax_env, synthetic_run):
+  workdir = _copy(synthetic_run, tmp_path)
+  half = _half_of_the_data(tmp_path)  # other data
   _assert_refused_untouched(workdir, train_args(workdir, half, "--config.train.steps=16"),
-                            ganjax_env, "trained on other data", "10,000 -> 5,000 examples",
+                            ganjax_env, "trained on other data", "1,000 -> 500 examples",
                             "content fingerprint", "--config.init_from=")
 
   # The same files elsewhere: the contents match, the run resumes (and drops
   # what someone wrote into its metrics file, saying so).
-  moved = tmp_path / "moved-mnist"
-  shutil.copytree(mnist_dir, moved)
+  moved = tmp_path / "moved-data"
+  shutil.copytree(synthetic_mnist, moved)
   with (workdir / "metrics.jsonl").open("a") as metrics:
     metrics.write("an editor's note\n[1, 2]\n")
   resumed = run_command("ganjax.main", train_args(workdir, moved, "--config.train.steps=13"),
@@ -127,14 +118,15 @@ def test_other_data_is_refused_moved_data_resumes(tmp_path, mnist_dir, ganjax_en
 
 
 @pytest.mark.slow
-def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, mnist_dir,
-                                                              ganjax_env, trained):
-  half = _half_of(mnist_dir, tmp_path)
+def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, synthetic_mnist,
+                                                              ganjax_env, synthetic_run):
+  half = _half_of_the_data(tmp_path)
   tuned = run_command("ganjax.main", train_args(
-      tmp_path / "tuned", half, "--config.train.steps=1", f"--config.init_from={trained}"),
+      tmp_path / "tuned", half, "--config.train.steps=1",
+      f"--config.init_from={synthetic_run}"),
       ganjax_env)
-  assert f"Starting from the weights of {trained} at step 12" in tuned.stdout
-  start = read_arrays(trained / "checkpoints" / "12")
+  assert f"Starting from the weights of {synthetic_run} at step 12" in tuned.stdout
+  start = read_arrays(synthetic_run / "checkpoints" / "12")
   after_one_step = read_arrays(tmp_path / "tuned" / "checkpoints" / "1")
   assert after_one_step["g/step"] == 1  # a new run: fresh step and optimizer
   assert mismatching_leaves(  # weights moved on from the trained run's, by one step
@@ -142,10 +134,10 @@ def test_init_from_starts_a_new_run_from_another_runs_weights(tmp_path, mnist_di
       {k: v for k, v in after_one_step.items() if "/params/" in k})
 
 
-def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, mnist_dir, ganjax_env,
-                                                      trained):
+def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, synthetic_mnist,
+                                                      ganjax_env, synthetic_run):
   """A checkpoint from another model (or a future ganjax) is intact: refuse, keep it."""
-  workdir = _copy(trained, tmp_path)
+  workdir = _copy(synthetic_run, tmp_path)
   # Its config says g_features=32 but its arrays are g_features=16's: as if a
   # ganjax version with other state had written it.
   for step in (4, 8, 12):
@@ -156,7 +148,7 @@ def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, mnist_dir, ganja
   config = json.loads((workdir / "config.json").read_text())
   config["model"]["g_features"] = 32
   (workdir / "config.json").write_text(json.dumps(config))
-  args = train_args(workdir, mnist_dir, "--config.train.steps=16",
+  args = train_args(workdir, synthetic_mnist, "--config.train.steps=16",
                     "--config.model.g_features=32")
   _assert_refused_untouched(workdir, args, ganjax_env, "checkpoint 12 does not fit this run",
                             "nothing was changed")
@@ -168,10 +160,10 @@ def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, mnist_dir, ganja
                             "schema 99")
 
 
-def test_second_trainer_is_refused_while_the_first_goes_on(tmp_path, mnist_dir,
+def test_second_trainer_is_refused_while_the_first_goes_on(tmp_path, synthetic_mnist,
                                                            ganjax_env):
   workdir = tmp_path / "run"
-  args = train_args(workdir, mnist_dir, "--config.train.steps=100000",
+  args = train_args(workdir, synthetic_mnist, "--config.train.steps=100000",
                     "--config.ckpt.every_steps=4")
   first = start_trainer(args, ganjax_env)
   wait_for(lambda: (workdir / "checkpoints" / "4").is_dir(), first)
@@ -188,11 +180,11 @@ def test_second_trainer_is_refused_while_the_first_goes_on(tmp_path, mnist_dir,
   assert not (workdir / ".ganjax.lock").exists()
 
 
-def test_ctrl_c_with_output_through_a_dead_pipe_still_saves(tmp_path, mnist_dir,
+def test_ctrl_c_with_output_through_a_dead_pipe_still_saves(tmp_path, synthetic_mnist,
                                                           ganjax_env):
   """``ganjax.main ... | tee log``, then Ctrl-C: tee dies first, the run still saves."""
   workdir = tmp_path / "run"
-  args = train_args(workdir, mnist_dir, "--config.train.steps=100000",
+  args = train_args(workdir, synthetic_mnist, "--config.train.steps=100000",
                     "--config.ckpt.every_steps=100000", "--config.log.every_steps=1")
   proc = start_trainer(args, ganjax_env, stderr=subprocess.STDOUT)
   wait_for(lambda: _has_metrics(workdir), proc)
@@ -203,26 +195,27 @@ def test_ctrl_c_with_output_through_a_dead_pipe_still_saves(tmp_path, mnist_dir,
   assert len(steps) == 1 and steps[0] >= 1  # the checkpoint at the stop step
 
 
-def test_a_batch_larger_than_the_data_leaves_no_workdir(tmp_path, mnist_dir, ganjax_env):
+def test_a_batch_larger_than_the_data_leaves_no_workdir(tmp_path, synthetic_mnist,
+                                                        ganjax_env):
   workdir = tmp_path / "run"
   too_big = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, "--config.train.batch_size=20000"), ganjax_env, check=False)
+      workdir, synthetic_mnist, "--config.train.batch_size=20000"), ganjax_env, check=False)
   assert_user_error(too_big, "fewer than one batch", "train.batch_size=20000")
   assert not workdir.exists()  # nothing was left behind
 
 
 @pytest.mark.slow
-def test_a_killed_first_run_does_not_lock_its_config(tmp_path, mnist_dir, ganjax_env):
+def test_a_killed_first_run_does_not_lock_its_config(tmp_path, synthetic_mnist, ganjax_env):
   """Killed before its first checkpoint, a run's config.json is not binding."""
   workdir = tmp_path / "run"
-  proc = start_trainer(train_args(workdir, mnist_dir, "--config.train.steps=100000",
+  proc = start_trainer(train_args(workdir, synthetic_mnist, "--config.train.steps=100000",
                                   "--config.ckpt.every_steps=100000"), ganjax_env)
   wait_for(lambda: _has_metrics(workdir), proc)
   proc.kill()
   proc.wait()
   assert _steps(workdir) == []
   corrected = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, "--config.train.steps=2", "--config.seed=1",
+      workdir, synthetic_mnist, "--config.train.steps=2", "--config.seed=1",
       "--config.ckpt.every_steps=2"), ganjax_env)
   assert "Finished at step 2" in corrected.stdout
   assert json.loads((workdir / "config.json").read_text())["seed"] == 1

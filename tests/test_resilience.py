@@ -1,6 +1,8 @@
 """Runs survive kills, signals, damaged checkpoints, NaNs, full disks and config edits.
 
 Every test drives the real command in a real process: signals are real signals.
+The data is the synthetic digits (``synthetic_mnist``): what matters here is the
+run, not what it learns.
 """
 
 import json
@@ -26,16 +28,10 @@ def _metric_steps(workdir: Path) -> list[int]:
   return [json.loads(line)["step"] for line in (workdir / "metrics.jsonl").open()]
 
 
-@pytest.fixture
-def straight_run(trained_run) -> Path:
-  """An uninterrupted 12-step run: the reference the other runs must reproduce."""
-  return trained_run
-
-
-def test_sigkill_mid_save_then_resume_is_bit_exact(tmp_path, mnist_dir, ganjax_env,
-                                                   straight_run):
+def test_sigkill_mid_save_then_resume_is_bit_exact(tmp_path, synthetic_mnist, ganjax_env,
+                                                   synthetic_run):
   workdir = tmp_path / "run"
-  args = train_args(workdir, mnist_dir, *STEPS_12)
+  args = train_args(workdir, synthetic_mnist, *STEPS_12)
   proc = start_trainer(args, ganjax_env)
   checkpoints = workdir / "checkpoints"
   # Kill the moment the asynchronous save of step 8 starts writing.
@@ -46,22 +42,22 @@ def test_sigkill_mid_save_then_resume_is_bit_exact(tmp_path, mnist_dir, ganjax_e
   resumed = run_command("ganjax.main", args, ganjax_env)
   assert "Resuming from checkpoint at step" in resumed.stdout
   final, reference = read_arrays(checkpoints / "12"), read_arrays(
-      straight_run / "checkpoints" / "12")
+      synthetic_run / "checkpoints" / "12")
   assert len(final) > 20
   assert mismatching_leaves(final, reference) == []
   for step in (8, 12):
     name = f"samples/step_{step}.png"
-    assert (workdir / name).read_bytes() == (straight_run / name).read_bytes()
-  assert _metric_steps(workdir) == _metric_steps(straight_run)
+    assert (workdir / name).read_bytes() == (synthetic_run / name).read_bytes()
+  assert _metric_steps(workdir) == _metric_steps(synthetic_run)
 
 
 # The default run stops a trainer with SIGINT in test_nothing_lost (through a pipe).
 @pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
-def test_signal_stops_at_step_boundary_with_checkpoint(tmp_path, mnist_dir, ganjax_env,
-                                                       sig, code):
+def test_signal_stops_at_step_boundary_with_checkpoint(tmp_path, synthetic_mnist,
+                                                       ganjax_env, sig, code):
   workdir = tmp_path / "run"
-  args = train_args(workdir, mnist_dir, "--config.train.steps=100000",
+  args = train_args(workdir, synthetic_mnist, "--config.train.steps=100000",
                     "--config.ckpt.every_steps=100000")
   proc = start_trainer(args, ganjax_env)
   wait_for(lambda: (workdir / "metrics.jsonl").exists()
@@ -74,16 +70,17 @@ def test_signal_stops_at_step_boundary_with_checkpoint(tmp_path, mnist_dir, ganj
   assert "Resume with:" in out and "ganjax.main" in out
   assert _metric_steps(workdir)[-1] == stopped_at  # metrics flushed up to the stop
   resumed = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, f"--config.train.steps={stopped_at + 1}",
+      workdir, synthetic_mnist, f"--config.train.steps={stopped_at + 1}",
       "--config.ckpt.every_steps=100000"), ganjax_env)
   assert f"Resuming from checkpoint at step {stopped_at}" in resumed.stdout
 
 
 @pytest.mark.slow
-def test_second_ctrl_c_stops_at_once_and_last_checkpoint_restores(tmp_path, mnist_dir,
+def test_second_ctrl_c_stops_at_once_and_last_checkpoint_restores(tmp_path,
+                                                                  synthetic_mnist,
                                                                   ganjax_env):
   workdir = tmp_path / "run"
-  args = train_args(workdir, mnist_dir, "--config.train.steps=100000",
+  args = train_args(workdir, synthetic_mnist, "--config.train.steps=100000",
                     "--config.ckpt.every_steps=4")
   stderr = tmp_path / "stderr.txt"
   with stderr.open("w") as stderr_file:
@@ -96,7 +93,8 @@ def test_second_ctrl_c_stops_at_once_and_last_checkpoint_restores(tmp_path, mnis
   assert proc.returncode == 130
   assert "Second interrupt" in stderr.read_text()
   resumed = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, f"--config.train.steps={max(_steps(workdir)) + 1}"), ganjax_env)
+      workdir, synthetic_mnist, f"--config.train.steps={max(_steps(workdir)) + 1}"),
+      ganjax_env)
   assert "Resuming from checkpoint at step" in resumed.stdout
   assert "Traceback" not in resumed.stderr
 
@@ -130,13 +128,13 @@ FAST_DAMAGE = ("bit flips in data",)
 @pytest.mark.parametrize("damage", [
     d if d in FAST_DAMAGE else pytest.param(d, marks=pytest.mark.slow)
     for d in sorted(DAMAGE)])
-def test_damaged_newest_checkpoint_falls_back(tmp_path, mnist_dir, ganjax_env,
-                                              straight_run, damage):
+def test_damaged_newest_checkpoint_falls_back(tmp_path, synthetic_mnist, ganjax_env,
+                                              synthetic_run, damage):
   workdir = tmp_path / "run"
-  shutil.copytree(straight_run, workdir)
+  shutil.copytree(synthetic_run, workdir)
   DAMAGE[damage](workdir / "checkpoints" / "12")
   (workdir / "checkpoints" / "16.orbax-checkpoint-tmp-1234").mkdir()  # a dead save
-  result = run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_12),
+  result = run_command("ganjax.main", train_args(workdir, synthetic_mnist, *STEPS_12),
                        ganjax_env)
   assert "Traceback" not in result.stderr
   assert "skipped checkpoint 12" in result.stderr
@@ -144,13 +142,13 @@ def test_damaged_newest_checkpoint_falls_back(tmp_path, mnist_dir, ganjax_env,
   assert _steps(workdir) == [4, 8, 12]  # nothing good was deleted
   assert list((workdir / "checkpoints").glob("unreadable-12-*"))  # moved aside
   assert mismatching_leaves(read_arrays(workdir / "checkpoints" / "12"),
-                            read_arrays(straight_run / "checkpoints" / "12")) == []
+                            read_arrays(synthetic_run / "checkpoints" / "12")) == []
 
 
-def test_nan_rolls_back_and_training_recovers(tmp_path, mnist_dir, ganjax_env):
+def test_nan_rolls_back_and_training_recovers(tmp_path, synthetic_mnist, ganjax_env):
   workdir = tmp_path / "run"
   result = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, *STEPS_12, "--config.debug.nan_at_step=6"), ganjax_env)
+      workdir, synthetic_mnist, *STEPS_12, "--config.debug.nan_at_step=6"), ganjax_env)
   assert "rolled back to step 4" in result.stdout
   assert _steps(workdir) == [4, 8, 12]
   assert all(np.isfinite(a).all() for a in read_arrays(workdir / "checkpoints" / "12")
@@ -159,10 +157,10 @@ def test_nan_rolls_back_and_training_recovers(tmp_path, mnist_dir, ganjax_env):
 
 
 @pytest.mark.slow
-def test_persistent_nan_stops_after_max_rollbacks(tmp_path, mnist_dir, ganjax_env):
+def test_persistent_nan_stops_after_max_rollbacks(tmp_path, synthetic_mnist, ganjax_env):
   workdir = tmp_path / "run"
   result = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, *STEPS_12, "--config.debug.nan_at_step=6",
+      workdir, synthetic_mnist, *STEPS_12, "--config.debug.nan_at_step=6",
       "--config.debug.nan_times=100", "--config.train.max_rollbacks=2"), ganjax_env,
       check=False)
   assert result.returncode == 3
@@ -178,13 +176,13 @@ def _limit_file_size() -> None:
   resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
 
 
-def test_disk_full_during_save_stops_cleanly(tmp_path, mnist_dir, ganjax_env,
-                                            straight_run):
+def test_disk_full_during_save_stops_cleanly(tmp_path, synthetic_mnist, ganjax_env,
+                                            synthetic_run):
   workdir = tmp_path / "run"
-  shutil.copytree(straight_run, workdir)
+  shutil.copytree(synthetic_run, workdir)
   shutil.rmtree(workdir / "checkpoints" / "12")
   shutil.rmtree(workdir / "checkpoints" / "8")
-  args = train_args(workdir, mnist_dir, *STEPS_12)
+  args = train_args(workdir, synthetic_mnist, *STEPS_12)
   full = subprocess.run([sys.executable, "-m", "ganjax.main", *args], cwd=REPO,
                         env=ganjax_env, capture_output=True, text=True, timeout=600,
                         preexec_fn=_limit_file_size)
@@ -197,15 +195,15 @@ def test_disk_full_during_save_stops_cleanly(tmp_path, mnist_dir, ganjax_env,
   resumed = run_command("ganjax.main", args, ganjax_env)
   assert "Resuming from checkpoint at step 4" in resumed.stdout
   assert mismatching_leaves(read_arrays(workdir / "checkpoints" / "12"),
-                            read_arrays(straight_run / "checkpoints" / "12")) == []
+                            read_arrays(synthetic_run / "checkpoints" / "12")) == []
 
 
-def test_incompatible_config_is_refused_safe_changes_allowed(tmp_path, mnist_dir,
-                                                             ganjax_env, straight_run):
+def test_incompatible_config_is_refused_safe_changes_allowed(tmp_path, synthetic_mnist,
+                                                             ganjax_env, synthetic_run):
   workdir = tmp_path / "run"
-  shutil.copytree(straight_run, workdir)
+  shutil.copytree(synthetic_run, workdir)
   refused = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, *STEPS_12, "--config.model.g_features=32",
+      workdir, synthetic_mnist, *STEPS_12, "--config.model.g_features=32",
       "--config.optim.d.learning_rate=0.1"), ganjax_env, check=False)
   assert refused.returncode == 2
   assert "model.g_features" in refused.stderr
@@ -213,7 +211,7 @@ def test_incompatible_config_is_refused_safe_changes_allowed(tmp_path, mnist_dir
   assert "Traceback" not in refused.stderr
   assert _steps(workdir) == [4, 8, 12]
   allowed = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, "--config.train.steps=14", "--config.log.every_steps=2",
+      workdir, synthetic_mnist, "--config.train.steps=14", "--config.log.every_steps=2",
       "--config.ckpt.every_steps=7"), ganjax_env)
   assert "Resuming from checkpoint at step 12" in allowed.stdout
   assert 14 in _steps(workdir)

@@ -119,8 +119,8 @@ def test_preempting_one_process_stops_both_at_the_same_step(tmp_path, mnist_dir,
   assert json.loads(metrics.read_text().splitlines()[-1])["step"] == saved[0]
 
 
-def test_batch_must_divide_over_devices(tmp_path, mnist_dir, ganjax_env):
-  result = run_command("ganjax.main", _args(tmp_path / "run", mnist_dir, 4,
+def test_batch_must_divide_over_devices(tmp_path, synthetic_mnist, ganjax_env):
+  result = run_command("ganjax.main", _args(tmp_path / "run", synthetic_mnist, 4,
                                             "--config.train.batch_size=12"),
                        _devices_env(ganjax_env, 8), check=False)
   assert result.returncode == 2

@@ -1,4 +1,8 @@
-"""The training and sampling commands end to end, on real MNIST digits."""
+"""The training and sampling commands end to end.
+
+Train, resume and sample on real MNIST digits; the mistakes and the host-memory
+path on the synthetic digits (``synthetic_mnist``).
+"""
 
 import json
 import shutil
@@ -54,8 +58,10 @@ def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env, trained_run):
     ("--config.optim.g.name=lion", "unknown optimizer 'lion'"),
     ("--config.optim.d.learning_rate=-0.1", "learning_rate must be positive"),
 ])
-def test_bad_config_is_one_line_error(tmp_path, mnist_dir, ganjax_env, override, message):
-  result = run_command("ganjax.main", train_args(tmp_path / "run", mnist_dir, override),
+def test_bad_config_is_one_line_error(tmp_path, synthetic_mnist, ganjax_env, override,
+                                      message):
+  result = run_command("ganjax.main",
+                       train_args(tmp_path / "run", synthetic_mnist, override),
                        ganjax_env, check=False)
   assert result.returncode == 2
   assert message in result.stderr
@@ -63,13 +69,14 @@ def test_bad_config_is_one_line_error(tmp_path, mnist_dir, ganjax_env, override,
 
 
 @pytest.mark.slow
-def test_dataset_in_host_memory_trains_bit_identically(tmp_path, mnist_dir, ganjax_env):
+def test_dataset_in_host_memory_trains_bit_identically(tmp_path, synthetic_mnist,
+                                                       ganjax_env):
   common = ["--config.train.steps=4", "--config.ckpt.every_steps=4",
             "--config.samples.every_steps=4"]
-  run_command("ganjax.main", train_args(tmp_path / "device", mnist_dir, *common),
+  run_command("ganjax.main", train_args(tmp_path / "device", synthetic_mnist, *common),
               ganjax_env)
   host = run_command("ganjax.main", train_args(
-      tmp_path / "host", mnist_dir, *common, "--config.data.device_budget_mb=0"),
+      tmp_path / "host", synthetic_mnist, *common, "--config.data.device_budget_mb=0"),
       ganjax_env)
   assert "stays in host memory" in host.stdout
   assert mismatching_leaves(read_arrays(tmp_path / "host" / "checkpoints" / "4"),
@@ -98,10 +105,10 @@ def test_missing_or_corrupt_idx_files(tmp_path, ganjax_env):
   assert "t10k-images-idx3-ubyte" in result.stderr
 
 
-def test_unwritable_workdir(tmp_path, mnist_dir, ganjax_env):
+def test_unwritable_workdir(tmp_path, synthetic_mnist, ganjax_env):
   blocker = tmp_path / "file"
   blocker.write_text("not a directory")
-  result = run_command("ganjax.main", train_args(blocker / "run", mnist_dir), ganjax_env,
-                       check=False)
+  result = run_command("ganjax.main", train_args(blocker / "run", synthetic_mnist),
+                       ganjax_env, check=False)
   assert result.returncode == 2
   assert "cannot write workdir" in result.stderr and "Traceback" not in result.stderr

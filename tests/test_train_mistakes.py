@@ -48,21 +48,21 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_config_and_flag_mistakes(tmp_path, mnist_dir, ganjax_env, case):
+def test_config_and_flag_mistakes(tmp_path, synthetic_mnist, ganjax_env, case):
   extra, message = CASES[case]
   workdir = _workdir_with_files(tmp_path)
   before = tree_digest(workdir)
-  result = run_command("ganjax.main", train_args(workdir, mnist_dir, *extra), ganjax_env,
-                       check=False)
+  result = run_command("ganjax.main", train_args(workdir, synthetic_mnist, *extra),
+                       ganjax_env, check=False)
   assert_user_error(result, message)
   assert tree_digest(workdir) == before
 
 
-def test_config_file_without_get_config(tmp_path, mnist_dir, ganjax_env):
+def test_config_file_without_get_config(tmp_path, synthetic_mnist, ganjax_env):
   workdir = _workdir_with_files(tmp_path)
   before = tree_digest(workdir)
   result = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, config=_no_get_config(tmp_path)), ganjax_env, check=False)
+      workdir, synthetic_mnist, config=_no_get_config(tmp_path)), ganjax_env, check=False)
   assert_user_error(result, "defines no get_config()")
   assert tree_digest(workdir) == before
 
@@ -74,12 +74,13 @@ def test_config_file_without_get_config(tmp_path, mnist_dir, ganjax_env):
     ("run", lambda w: (w / "metrics.jsonl").unlink() or (w / "metrics.jsonl").mkdir(),
      "metrics.jsonl is a directory"),
 ])
-def test_workdir_mistakes(tmp_path, mnist_dir, ganjax_env, workdir_name, make, message):
+def test_workdir_mistakes(tmp_path, synthetic_mnist, ganjax_env, workdir_name, make,
+                          message):
   workdir = _workdir_with_files(tmp_path)
   if make is not None:
     make(workdir)
   before = tree_digest(tmp_path)
-  args = train_args(workdir, mnist_dir)
+  args = train_args(workdir, synthetic_mnist)
   args[args.index("--workdir") + 1] = str(workdir) if workdir_name else ""
   result = run_command("ganjax.main", args, ganjax_env, check=False)
   assert_user_error(result, message)
@@ -93,10 +94,10 @@ def _limit_file_size_to(limit: int):
   return limit_file_size
 
 
-def test_disk_full_while_writing_a_sample_grid(tmp_path, mnist_dir, ganjax_env):
+def test_disk_full_while_writing_a_sample_grid(tmp_path, synthetic_mnist, ganjax_env):
   """The grid (the first file over 3 kB) fails: one line, no stray temporary file."""
   workdir = tmp_path / "run"
-  args = train_args(workdir, mnist_dir, "--config.train.steps=4",
+  args = train_args(workdir, synthetic_mnist, "--config.train.steps=4",
                     "--config.samples.every_steps=1", "--config.ckpt.every_steps=4")
   full = subprocess.run([sys.executable, "-m", "ganjax.main", *args], cwd=REPO,
                         env=ganjax_env, capture_output=True, text=True, timeout=600,
