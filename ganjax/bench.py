@@ -33,11 +33,11 @@ flags.register_validator(
 
 
 def _command() -> int:
-  config = cli.config_value(_CONFIG)
-  from ganjax.run import benchmark as benchmarking
-  shape = tuple(int(x) for x in _SHAPE.value)
-  return benchmarking.run_and_print(config, _BATCH_SIZE.value, _STEPS.value,
-                                    _WARMUP.value, None if _REAL_DATA.value else shape)
+  config = cli.config_value(_CONFIG)  # A broken config fails before the imports.
+  from ganjax.run import benchmark
+  shape = None if _REAL_DATA.value else tuple(int(x) for x in _SHAPE.value)
+  return benchmark.run_and_print(config, _BATCH_SIZE.value, _STEPS.value, _WARMUP.value,
+                                 shape)
 
 
 def run() -> None:

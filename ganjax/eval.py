@@ -55,14 +55,13 @@ paths.require_non_empty("workdir", "classifier", "reference_split", "inception_w
 
 
 def _command() -> int:
-  from ganjax.run import evaluate as command
-  options = command.EvalOptions(
+  from ganjax.run import evaluate
+  return evaluate.evaluate_run(evaluate.EvalOptions(
       workdir=_WORKDIR.value, num=_NUM.value, num_real=_NUM_REAL.value,
       classifier=_CLASSIFIER.value, reference_split=_REFERENCE_SPLIT.value,
       seed=_SEED.value, batch_size=_BATCH_SIZE.value, max_stored=_MAX_STORED.value,
       inception_weights=_INCEPTION.value, idx_dir=_IDX_DIR.value,
-      data_dir=_DATA_DIR.value)
-  return command.evaluate_run(options)
+      data_dir=_DATA_DIR.value))
 
 
 def run() -> None:

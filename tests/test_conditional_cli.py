@@ -1,8 +1,8 @@
 """Conditional GANs end to end on real MNIST digits: conditioning is real.
 
-* A class-conditional GAN trained briefly generates digits that a classifier
-  trained on real digits recognises as the requested class far more often than
-  chance (10%).
+* A class-conditional GAN trained briefly generates digits that the domain
+  classifier recognises as the requested class far more often than chance (10%);
+  ``ganjax.label_accuracy`` and ``ganjax.eval`` report the same label accuracy.
 * pix2pix (edges -> digits) trained briefly reconstructs held-out digits from
   their edges with an L1 error clearly below returning the input unchanged.
 
@@ -10,6 +10,8 @@ Measured on this 2-core machine (shared): see docs/conditional.md.
 """
 
 import json
+import re
+import shutil
 import time
 
 import jax.numpy as jnp
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_command
+from conftest import assert_user_error, run_command
 
 CGAN_STEPS = 300
 PIX2PIX_STEPS = 300
@@ -67,22 +69,52 @@ def cgan_short_run(tmp_path_factory, mnist_dir, session_env):
   return _train_cgan(tmp_path_factory, mnist_dir, session_env, CGAN_SHORT_STEPS)
 
 
+def _label_accuracy(result) -> tuple[int, float, list[float]]:
+  """(step, overall, per class) from ganjax.label_accuracy's output."""
+  step, overall = re.search(r"label accuracy at step (\d+): ([0-9.]+)",
+                            result.stdout).groups()
+  per_class = re.search(r"per class: (.*)", result.stdout).group(1).split()
+  return int(step), float(overall), [float(item.split(":")[1]) for item in per_class]
+
+
 @pytest.mark.slow
-def test_cgan_samples_of_class_k_are_classified_as_k(cgan_run, mnist_dir):
-  from ganjax import label_accuracy
-  from ganjax.run import trained as runs
-  from ganjax.data import load_dataset
-  real = load_dataset("mnist", "test", idx_dir=str(mnist_dir))
-  classifier = label_accuracy.train_classifier(real.images, real.labels, 10)
-  assert classifier.held_out_accuracy > 0.9
-  run = runs.load_trained(str(cgan_run))
-  assert run.step == CGAN_STEPS
-  overall, per_class = label_accuracy.conditioning_accuracy(run, classifier, 50, seed=1)
-  print(f"conditioning accuracy after {CGAN_STEPS} steps: {overall:.3f}; per class "
+def test_cgan_samples_of_class_k_are_classified_as_k(cgan_run, classifier_dir,
+                                                     ganjax_env):
+  result = run_command("ganjax.label_accuracy", [
+      "--workdir", str(cgan_run), "--classifier", str(classifier_dir), "--num", "500",
+      "--seed", "1"], ganjax_env)
+  step, overall, per_class = _label_accuracy(result)
+  assert step == CGAN_STEPS and len(per_class) == 10
+  print(f"label accuracy after {CGAN_STEPS} steps: {overall:.3f}; per class "
         + " ".join(f"{a:.2f}" for a in per_class))
-  # Chance is 0.1; measured 0.70-0.77 over seeds 0-2 (docs/conditional.md).
+  # Chance is 0.1.
   assert overall > 0.4
   assert sum(a > 0.2 for a in per_class) >= 7
+
+
+def test_label_accuracy_agrees_with_eval(cgan_short_run, classifier_dir, ganjax_env,
+                                         tmp_path):
+  """One classifier and one computation: both commands print the same number."""
+  run = tmp_path / "run"
+  shutil.copytree(cgan_short_run, run)  # eval writes eval/<step>.json into it.
+  common = ["--workdir", str(run), "--classifier", str(classifier_dir), "--num", "300",
+            "--seed", "3"]
+  evaluated = run_command("ganjax.eval", common, ganjax_env)
+  from_eval = float(re.search(r"label accuracy\s+([0-9.]+)", evaluated.stdout).group(1))
+  measured = run_command("ganjax.label_accuracy", common, ganjax_env)
+  step, overall, per_class = _label_accuracy(measured)
+  assert step == CGAN_SHORT_STEPS and len(per_class) == 10
+  assert overall == from_eval, (evaluated.stdout, measured.stdout)
+  record = json.loads((run / "eval" / f"{CGAN_SHORT_STEPS}.json").read_text())
+  assert round(record["scores"]["label_accuracy"], 4) == overall
+
+
+def test_label_accuracy_names_the_classifier_command(cgan_short_run, ganjax_env):
+  """No classifier where the run's dataset's classifier would be: one line saying
+  how to train it (the tests' environment has none)."""
+  result = run_command("ganjax.label_accuracy", ["--workdir", str(cgan_short_run)],
+                       ganjax_env, check=False)
+  assert_user_error(result, "no domain classifier", "python -m ganjax.classifier")
 
 
 def test_cgan_grid_and_sample_command(cgan_short_run, ganjax_env, tmp_path):
@@ -125,15 +157,16 @@ def pix2pix_run(tmp_path_factory, mnist_dir, session_env):
 
 @pytest.mark.slow
 def test_pix2pix_beats_the_identity_on_held_out_pairs(pix2pix_run, mnist_dir):
-  from ganjax.run import trained as runs
-  from ganjax.gan import sampling
   from ganjax.data import load_dataset
   from ganjax.data.pairs import make_inputs
+  from ganjax.data.pipeline import to_pixel_range
+  from ganjax.gan import sampling
+  from ganjax.run import trained as runs
   run = runs.load_trained(str(pix2pix_run))
   held_out = load_dataset("mnist", "test[9000:]", idx_dir=str(mnist_dir))  # unseen
   inputs = make_inputs("edges", held_out.images)
   outputs = sampling.generate_in_batches(
-      run.g_state, None, jnp.asarray(sampling.to_pixel_range(inputs, (-1, 1))))
+      run.g_state, None, jnp.asarray(to_pixel_range(inputs, (-1, 1))))
   targets = held_out.images / 255.0
   model_l1 = np.abs((outputs + 1) / 2 - targets).mean()
   identity_l1 = np.abs(inputs / 255.0 - targets).mean()

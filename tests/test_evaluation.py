@@ -21,7 +21,7 @@ from ganjax.evaluation import extractor as extractor_lib
 from ganjax.evaluation import pipeline
 from ganjax.evaluation.periodic import PeriodicEvaluator
 from ganjax.models import build_model
-from ganjax.gan.step import create_train_states
+from ganjax.gan.state import create_train_states
 
 #: Held-out accuracy the short test classifier must reach (2,000 real digits).
 ACCURACY_FLOOR = 0.95
@@ -91,6 +91,23 @@ def test_real_vs_real_is_close_and_real_vs_noise_is_far(extractor, mnist):
   assert noise["classes_covered"] <= 5
   assert same["classifier_score"] > 8.0 and noise["classifier_score"] < 2.0
   assert a.accuracy > ACCURACY_FLOOR and same["label_accuracy"] > ACCURACY_FLOOR
+
+
+def test_label_accuracy_is_tallied_per_class():
+  """Overall and per-class label accuracy from one tally; label -1 (no label)
+  counts in neither."""
+  labels = np.array([0, 0, 1, 1, 1, 2, -1], np.int32)
+  predicted = np.array([0, 1, 1, 1, 0, 2, 0])
+  logits = jax.nn.one_hot(predicted, 4)
+  acc = pipeline.accumulate(pipeline.accumulator_init(3, 4), jax.numpy.ones((7, 3)),
+                            logits, labels)
+  tallied = pipeline.SetStatistics(acc, acc.moments, count=7, labelled=True)
+  assert tallied.accuracy == pytest.approx(4 / 7)
+  per_class = tallied.per_class_accuracy
+  assert per_class[:3] == pytest.approx([0.5, 2 / 3, 1.0]) and np.isnan(per_class[3])
+  assert acc.class_counts.tolist() == [3, 3, 1, 0]
+  unlabelled = pipeline.SetStatistics(acc, acc.moments, count=7, labelled=False)
+  assert unlabelled.accuracy is None and unlabelled.per_class_accuracy is None
 
 
 def _untrained_generator(name: str, **options):

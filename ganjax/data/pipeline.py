@@ -48,10 +48,17 @@ def batch_indices(seed: int, step: int, batch_size: int, num_examples: int) -> n
   return epoch_permutation(seed, epoch, num_examples)[start:start + batch_size]
 
 
-def to_pixel_range(images: jax.Array, pixel_range: tuple[float, float]) -> jax.Array:
-  """uint8 [0, 255] -> float32 in ``pixel_range`` (the generator's output range)."""
+def to_pixel_range(images: np.ndarray | jax.Array, pixel_range: tuple[float, float]
+                   ) -> np.ndarray | jax.Array:
+  """uint8 [0, 255] -> float32 in ``pixel_range`` (the generator's output range).
+
+  The one conversion for training batches, sample grids and commands, so the
+  generator always sees inputs scaled the same way. A NumPy array stays a NumPy
+  array on the host; a JAX array (also a traced one, inside the step) stays on
+  its devices.
+  """
   low, high = pixel_range
-  return images.astype(jnp.float32) * ((high - low) / 255.0) + low
+  return images.astype(np.float32) * ((high - low) / 255.0) + low
 
 
 def dataset_megabytes(examples: Mapping[str, np.ndarray]) -> float:

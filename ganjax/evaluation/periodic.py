@@ -115,10 +115,11 @@ def locate_classifier(configured: Optional[str], dataset: str, idx_dir: Optional
     configured: ``config.eval.classifier_dir`` (None: the default location).
     dataset: ``config.data.name``.
     idx_dir: ``config.data.idx_dir``.
-    say: where the one-line notice goes when there is no classifier.
+    say: where the one-line notice goes when there is no classifier (the
+      trainer's warning channel).
   """
   try:
     return classifier_lib.find(None, configured, dataset, idx_dir)
   except classifier_lib.ClassifierError as e:
-    say(f"Periodic evaluation is off: {e}")
+    say(f"periodic evaluation is off: {e}")
     return None

@@ -6,7 +6,8 @@ code. Per set it keeps, on device:
 
 * the streaming moments of the features (FID; O(d^2) whatever the count),
 * the classifier-score sums and the predicted-class histogram,
-* the number of requested labels the classifier recognises (conditional models),
+* per class, the images labelled (or requested) and those the classifier
+  recognises as their label (label accuracy, overall and per class),
 * the first ``max_stored`` features (KID and the k-NN metrics).
 
 So 50,000 generated images never exist at once: each batch is generated,
@@ -26,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ganjax.gan import sampling
+from ganjax.models import Condition
 from ganjax.utils.errors import UserError
 from ganjax.evaluation import protocol, stats
 from ganjax.evaluation.extractor import FeatureExtractor
@@ -51,31 +53,39 @@ class Accumulator:
     moments: feature moments (FID).
     scores: classifier-score sums.
     class_counts: predicted-class histogram, int32 (C,).
-    correct: images whose predicted class equals the given label, int32.
+    label_counts: images per given label, int32 (C,); images without a label
+      (label -1) are not counted.
+    correct_counts: per given label, images classified as that label, int32 (C,).
   """
   moments: stats.Moments
   scores: stats.ClassifierScoreStats
   class_counts: jax.Array
-  correct: jax.Array
+  label_counts: jax.Array
+  correct_counts: jax.Array
 
 
 def accumulator_init(feature_dim: int, num_classes: int) -> Accumulator:
+  counts = jnp.zeros((num_classes,), jnp.int32)
   return Accumulator(moments=stats.moments_init(feature_dim),
                      scores=stats.classifier_score_init(num_classes),
-                     class_counts=jnp.zeros((num_classes,), jnp.int32),
-                     correct=jnp.zeros((), jnp.int32))
+                     class_counts=counts, label_counts=counts, correct_counts=counts)
 
 
 def accumulate(acc: Accumulator, features: jax.Array, logits: jax.Array,
                labels: jax.Array) -> Accumulator:
-  """Adds one batch (all rows valid) to ``acc``."""
+  """Adds one batch (all rows valid) to ``acc``; label -1 means "no label"."""
   predicted = jnp.argmax(logits, axis=-1)
+  num_classes = acc.class_counts.shape[0]
+  labelled = labels >= 0
+  # bincount would file label -1 under class 0: such rows get weight 0.
+  per_label = lambda weights: jnp.bincount(jnp.where(labelled, labels, 0),
+                                           weights.astype(jnp.int32), length=num_classes)
   return Accumulator(
       moments=stats.moments_update(acc.moments, features.astype(jnp.float32)),
       scores=stats.classifier_score_update(acc.scores, logits, from_logits=True),
-      class_counts=acc.class_counts + jnp.bincount(predicted,
-                                                   length=acc.class_counts.shape[0]),
-      correct=acc.correct + jnp.sum(predicted == labels))
+      class_counts=acc.class_counts + jnp.bincount(predicted, length=num_classes),
+      label_counts=acc.label_counts + per_label(labelled),
+      correct_counts=acc.correct_counts + per_label(predicted == labels))
 
 
 @dataclasses.dataclass
@@ -86,7 +96,8 @@ class SetStatistics:
     acc: the streaming statistics.
     stored: the first ``max_stored`` features, (n_stored, d).
     count: number of images.
-    labelled: whether ``acc.correct`` counts against real or requested labels.
+    labelled: whether the images had labels (real ones, or the labels requested
+      from a label-conditional generator), so that accuracies exist.
   """
   acc: Accumulator
   stored: jax.Array
@@ -95,7 +106,19 @@ class SetStatistics:
 
   @property
   def accuracy(self) -> Optional[float]:
-    return float(self.acc.correct) / self.count if self.labelled else None
+    """Fraction of the images the classifier recognises as their label (or None)."""
+    if not self.labelled:
+      return None
+    return float(np.sum(self.acc.correct_counts)) / self.count
+
+  @property
+  def per_class_accuracy(self) -> Optional[list[float]]:
+    """Per label, the fraction recognised as it (NaN for a label no image had)."""
+    if not self.labelled:
+      return None
+    correct = np.asarray(self.acc.correct_counts, np.float64)
+    counts = np.asarray(self.acc.label_counts)
+    return [c / n if n else float("nan") for c, n in zip(correct, counts)]
 
 
 def _pad_batch(x: np.ndarray, size: int) -> np.ndarray:
@@ -158,7 +181,7 @@ class Measurer:
     noise_key, label_key = jax.random.split(jax.random.fold_in(key, index))
     noise = (self._split_batch(model.sample_noise(noise_key, self.batch_size))
              if model.noise_dim else None)
-    if model.condition == "label":
+    if model.condition == Condition.LABEL:
       labels = jax.random.choice(label_key, class_probs.shape[0], (self.batch_size,),
                                  p=class_probs).astype(jnp.int32)
       condition = self._split_batch(labels)
@@ -229,13 +252,13 @@ class Measurer:
         models (normally the real class frequencies); ignored otherwise.
       progress: called with the number of images of each finished batch.
     """
-    if model.condition not in ("none", "label"):
+    if model.condition not in (Condition.NONE, Condition.LABEL):
       raise UserError(f"evaluation supports unconditional and label-conditional "
                       f"models, not condition={model.condition!r}")
-    if model.condition == "label" and class_probs is None:
+    if model.condition == Condition.LABEL and class_probs is None:
       raise UserError("a label-conditional model needs the real class distribution "
                       "(reference data without labels?)")
-    probs = None if model.condition != "label" else self._place(
+    probs = None if model.condition != Condition.LABEL else self._place(
         jnp.asarray(class_probs, jnp.float32))
     key = jax.random.PRNGKey(seed)
     acc, stored = self._empty(), []
@@ -246,7 +269,7 @@ class Measurer:
       acc = self._add(acc, stored, features, logits, labels, valid)
       if progress is not None:
         progress(valid)
-    return SetStatistics(acc, jnp.concatenate(stored), num, model.condition == "label")
+    return SetStatistics(acc, jnp.concatenate(stored), num, model.condition == Condition.LABEL)
 
   def _check_shape(self, shape: tuple[int, ...], what: str) -> None:
     if tuple(shape) != tuple(self.extractor.image_shape):
@@ -257,7 +280,7 @@ class Measurer:
   def check_generator(self, model: Any, g_state: Any, class_probs=None) -> None:
     """Raises UserError unless the generator's images fit the extractor."""
     noise = jax.ShapeDtypeStruct((1, model.noise_dim), jnp.float32) if model.noise_dim else None
-    condition = (jax.ShapeDtypeStruct((1,), jnp.int32) if model.condition == "label"
+    condition = (jax.ShapeDtypeStruct((1,), jnp.int32) if model.condition == Condition.LABEL
                  else None)
     out = jax.eval_shape(sampling.generate, g_state, noise, condition)
     self._check_shape(out.shape[1:], "generated images")

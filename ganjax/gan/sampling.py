@@ -8,20 +8,24 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ganjax.data.pipeline import to_pixel_range
+from ganjax.gan.state import GeneratorState
+from ganjax.models import Condition, GanModel
 from ganjax.utils.errors import UserError
-from ganjax.models import GanModel
-from ganjax.gan.step import TrainState
 
 # Separates the sample-grid noise stream from training's use of the run seed.
 _SAMPLE_STREAM = 0x5A3B1E
+
+
+def _grid_key(seed: int) -> jax.Array:
+  return jax.random.fold_in(jax.random.PRNGKey(seed), _SAMPLE_STREAM)
 
 
 def fixed_noise(model: GanModel, seed: int, num: int) -> Optional[jax.Array]:
   """Noise that depends only on ``seed``, so grids are comparable across steps."""
   if not model.noise_dim:
     return None
-  return model.sample_noise(jax.random.fold_in(jax.random.PRNGKey(seed), _SAMPLE_STREAM),
-                            num)
+  return model.sample_noise(_grid_key(seed), num)
 
 
 @dataclasses.dataclass
@@ -56,9 +60,9 @@ def grid_inputs(model: GanModel, seed: int, num: int, num_classes: Optional[int]
     UserError: the model's condition is not in the data (no labels, no inputs).
   """
   check_condition_in_data(model, examples)
-  if model.condition == "label":
-    return class_rows(model, seed, num_classes, max(1, num // num_classes))
-  if model.condition == "image":
+  if model.condition == Condition.LABEL:
+    return class_rows(model, _grid_key(seed), num_classes, max(1, num // num_classes))
+  if model.condition == Condition.IMAGE:
     return _translation_grid(model, seed, max(1, num // 3), examples)
   return GridInputs(fixed_noise(model, seed, num), None)
 
@@ -73,10 +77,16 @@ def check_condition_in_data(model: GanModel, examples: dict[str, np.ndarray]) ->
                     f"no {needed[0]!r}: it needs {needed[1]}")
 
 
-def class_rows(model: GanModel, seed: int, num_classes: int, per_class: int
+def class_rows(model: GanModel, key: jax.Array, num_classes: int, per_class: int
                ) -> GridInputs:
-  """One row per class, ``per_class`` columns, noise shared down each column."""
-  noise = fixed_noise(model, seed, per_class)
+  """Inputs for ``per_class`` images of every class: one row per class.
+
+  The labels run class by class (``per_class`` of class 0, then of class 1...),
+  and column ``j`` uses the same noise in every row, so a column shows one
+  "style" across the classes and only the label changes down it. The noise is
+  the first ``per_class`` rows of ``model.sample_noise(key, ...)``.
+  """
+  noise = model.sample_noise(key, per_class) if model.noise_dim else None
   if noise is not None:
     noise = jnp.tile(noise, (num_classes, 1))
   labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), per_class)
@@ -94,12 +104,6 @@ def _translation_grid(model: GanModel, seed: int, pairs: int,
   return GridInputs(
       None, jnp.asarray(inputs), columns=3 * per_row,
       arrange=lambda outputs: triplets(inputs, np.asarray(outputs), targets))
-
-
-def to_pixel_range(images: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
-  """uint8 images -> float32 in ``pixel_range`` (as the train step sees them)."""
-  low, high = pixel_range
-  return np.asarray(images, np.float32) * ((high - low) / 255.0) + low
 
 
 def as_channels(images: np.ndarray, channels: int) -> np.ndarray:
@@ -123,16 +127,16 @@ def triplets(inputs: np.ndarray, outputs: np.ndarray, targets: np.ndarray
   return np.stack(parts, axis=1).reshape((-1,) + parts[0].shape[1:])
 
 
-def generate(g_state: TrainState, noise: Optional[jax.Array],
+def generate(g_state: GeneratorState, noise: Optional[jax.Array],
              condition: Optional[jax.Array]) -> jax.Array:
   """The generator in inference mode (BatchNorm running averages, no dropout)."""
-  return g_state.apply_fn(g_state.variables(), noise, condition, train=False)
+  return g_state.apply_fn(g_state.inference_variables(), noise, condition, train=False)
 
 
 generate_jit = jax.jit(generate)
 
 
-def generate_in_batches(g_state: TrainState, noise: Optional[jax.Array],
+def generate_in_batches(g_state: GeneratorState, noise: Optional[jax.Array],
                         condition: Optional[jax.Array], batch_size: int = 256
                         ) -> np.ndarray:
   """Like :func:`generate` for many samples, in fixed-size chunks (one compile)."""

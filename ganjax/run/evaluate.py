@@ -1,4 +1,11 @@
-"""The ``ganjax.eval`` command's work: a run's checkpoint -> eval/<step>.json + table."""
+"""Scoring a trained run's checkpoint: the ``ganjax.eval`` and ``ganjax.label_accuracy`` work.
+
+``ganjax.eval`` writes ``eval/<step>.json`` and prints a table of every score;
+``ganjax.label_accuracy`` prints only the label accuracy, overall and per class.
+Both find the run's data, the domain classifier and the generated images the
+same way, so for the same checkpoint, seed and number of images the label
+accuracy they print is the same number.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,18 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import tqdm
 
-from ganjax.run import config as config_lib
-from ganjax.utils import paths, sharding
-from ganjax.run import trained as runs
 from ganjax.data import ImageDataset, dataset_fingerprint, load_dataset
 from ganjax.evaluation import classifier as classifier_lib
 from ganjax.evaluation import extractor as extractor_lib
-from ganjax.utils.errors import UserError
 from ganjax.evaluation import pipeline, protocol
+from ganjax.models import Condition
+from ganjax.run import config as config_lib
+from ganjax.run import trained as runs
+from ganjax.utils import paths, sharding
+from ganjax.utils.errors import UserError
 
 EVAL_DIR = "eval"
 #: config.data keys that locate the run's data; each has a flag of the same name.
@@ -147,26 +156,53 @@ def _progress(total: int, desc: str) -> tqdm.tqdm:
   return tqdm.tqdm(total=total, unit="img", desc=desc, dynamic_ncols=True, leave=False)
 
 
+def num_real(options: EvalOptions, reference: ImageDataset) -> int:
+  """Real images compared with: ``--num_real``, at most the whole reference."""
+  return min(options.num_real or len(reference.images), len(reference.images))
+
+
+def _measurer(options: EvalOptions, run: runs.TrainedRun,
+              extractor: extractor_lib.FeatureExtractor, reference: ImageDataset
+              ) -> pipeline.Measurer:
+  """The measurer both commands use, checked against the run's generator.
+
+  The batch size decides how the generated images' noise is drawn, so it is
+  chosen here only.
+  """
+  # Batches are padded to full size: a huge --batch_size must not allocate more
+  # images than there are.
+  batch_size = min(options.batch_size, max(options.num, num_real(options, reference)))
+  measurer = pipeline.Measurer(extractor, batch_size, options.max_stored,
+                               mesh=sharding.make_mesh())
+  measurer.check_generator(run.model, run.g_state)
+  return measurer
+
+
+def _generated(measurer: pipeline.Measurer, options: EvalOptions, run: runs.TrainedRun,
+               class_freq: Optional[np.ndarray]) -> pipeline.SetStatistics:
+  """Statistics of ``options.num`` images from the run's generator.
+
+  A label-conditional generator is asked for labels drawn from ``class_freq``
+  (the reference data's class frequencies).
+  """
+  with _progress(options.num, "generated images") as bar:
+    return measurer.generated(run.model, run.g_state, options.num, options.seed,
+                              class_freq, progress=bar.update)
+
+
 def measure(options: EvalOptions, run: runs.TrainedRun,
             extractor: extractor_lib.FeatureExtractor, reference: ImageDataset
             ) -> tuple[dict[str, Any], dict[str, Any], int]:
   """Scores of the run's generator; returns (scores, reference summary, num real)."""
-  num_real = min(options.num_real or len(reference.images), len(reference.images))
-  # Batches are padded to full size: a huge --batch_size must not allocate more
-  # images than there are.
-  batch_size = min(options.batch_size, max(options.num, num_real))
-  measurer = pipeline.Measurer(extractor, batch_size, options.max_stored,
-                               mesh=sharding.make_mesh())
-  measurer.check_generator(run.model, run.g_state)
-  with _progress(num_real, "real images") as bar:
-    real = measurer.real(reference.images, reference.labels, num_real, options.seed,
+  measurer = _measurer(options, run, extractor, reference)
+  real_count = num_real(options, reference)
+  with _progress(real_count, "real images") as bar:
+    real = measurer.real(reference.images, reference.labels, real_count, options.seed,
                          progress=bar.update)
   freq = pipeline.class_frequencies(reference.labels, extractor.num_classes)
-  with _progress(options.num, "generated images") as bar:
-    fake = measurer.generated(run.model, run.g_state, options.num, options.seed, freq,
-                              progress=bar.update)
+  fake = _generated(measurer, options, run, freq)
   scores = pipeline.compare(real, fake, freq, kid_seed=options.seed)
-  return scores, pipeline.reference_summary(real), num_real
+  return scores, pipeline.reference_summary(real), real_count
 
 
 def record(options: EvalOptions, run: runs.TrainedRun,
@@ -235,6 +271,31 @@ def format_table(document: dict[str, Any]) -> str:
   return "\n".join([header] + [f"  {name:<{width}}  {value}" for name, value in rows])
 
 
+def find_classifier(options: EvalOptions, config: Any) -> Path:
+  """The domain classifier: ``--classifier``, the run's config, else the default.
+
+  Raises:
+    ClassifierError: there is none; one line with the command that trains it.
+  """
+  return classifier_lib.find(options.classifier, configured_classifier(config),
+                             config.data.name, config.data.get("idx_dir"))
+
+
+def restore(workdir: Path, config: Any) -> runs.TrainedRun:
+  """The run's newest generator, with its config's data locations as given."""
+  return dataclasses.replace(runs.load_trained(str(workdir)), config=config)
+
+
+def check_reference_labels(run: runs.TrainedRun, reference: ImageDataset) -> None:
+  """Raises UserError when a label-conditional run's reference data has no labels.
+
+  The requested labels follow the reference's class frequencies.
+  """
+  if run.model.condition == Condition.LABEL and reference.labels is None:
+    raise UserError(f"the run is label-conditional but its reference data "
+                    f"({reference.name} {reference.split}) has no labels")
+
+
 def evaluate_run(options: EvalOptions) -> int:
   """Evaluates the newest checkpoint in ``options.workdir`` (the command's body).
 
@@ -248,24 +309,20 @@ def evaluate_run(options: EvalOptions) -> int:
   workdir = paths.check_run_dir(options.workdir)
   config = run_config(workdir, options)
   check_writable(workdir)
-  data = config.data
-  directory = classifier_lib.find(options.classifier, configured_classifier(config),
-                                  data.name, data.get("idx_dir"))
+  directory = find_classifier(options, config)
   if options.inception_weights:
     paths.check_input_file(options.inception_weights, "--inception_weights")
-  run = dataclasses.replace(runs.load_trained(str(workdir)), config=config)
-  if run.model.condition not in ("none", "label"):
+  run = restore(workdir, config)
+  if run.model.condition not in (Condition.NONE, Condition.LABEL):
     raise UserError(f"the run in {options.workdir} is conditioned on "
                     f"{run.model.condition}s; evaluation supports unconditional and "
                     "label-conditional models")
   record_path = Path(workdir) / EVAL_DIR / f"{run.step}.json"
   if record_path.is_dir() or (record_path.exists() and not record_path.is_file()):
     raise UserError(f"cannot write the scores: {record_path} exists and is not a file")
-  reference = load_reference(data, options.reference_split)
+  reference = load_reference(config.data, options.reference_split)
   check_counts(options, len(reference.images))
-  if run.model.condition == "label" and reference.labels is None:
-    raise UserError(f"the run is label-conditional but its reference data "
-                    f"({reference.name} {reference.split}) has no labels")
+  check_reference_labels(run, reference)
   extractor = build_extractor(directory, options.inception_weights)
   _warn_if_other_data(extractor, reference, print)
   scores, summary, num_real = measure(options, run, extractor, reference)
@@ -274,4 +331,40 @@ def evaluate_run(options: EvalOptions) -> int:
   path = write_record(run.workdir, run.step, document)
   print(format_table(document))
   print(f"Wrote {path}")
+  return 0
+
+
+def label_accuracy(options: EvalOptions) -> int:
+  """Prints how often the domain classifier recognises the requested class.
+
+  The label accuracy of ``ganjax.eval`` (same classifier, same generated images
+  and requested labels for the same options), overall and per class, with the
+  classifier's own held-out accuracy as its ceiling. Nothing is written.
+
+  Raises:
+    UserError: the run is not class-conditional, its data or classifier is
+      missing, or the reference data has no labels.
+  """
+  options = options.resolved()
+  workdir = paths.check_run_dir(options.workdir)
+  config = run_config(workdir, options)
+  directory = find_classifier(options, config)
+  run = restore(workdir, config)
+  if run.model.condition != Condition.LABEL:
+    raise UserError(f"the run in {options.workdir} is not class-conditional")
+  reference = load_reference(config.data, options.reference_split)
+  check_reference_labels(run, reference)
+  classifier = classifier_lib.load(directory)
+  extractor = extractor_lib.from_classifier(classifier)
+  _warn_if_other_data(extractor, reference, print)
+  measurer = _measurer(options, run, extractor, reference)
+  freq = pipeline.class_frequencies(reference.labels, extractor.num_classes)
+  fake = _generated(measurer, options, run, freq)
+  print(f"domain classifier in {directory}: accuracy {classifier.metadata['accuracy']:.4f} "
+        f"on held-out real images")
+  print("generated images classified as the requested class, per class: "
+        + " ".join(f"{k}:{a:.2f}" for k, a in enumerate(fake.per_class_accuracy)))
+  print(f"label accuracy at step {run.step}: {fake.accuracy:.4f} (chance "
+        f"{1 / extractor.num_classes:.3f}; {options.num} images, classes requested "
+        f"as often as in {reference.name} {reference.split})")
   return 0
