@@ -7,7 +7,7 @@ be loaded to rebuild the networks.
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Optional
 
 import ml_collections
 
@@ -17,8 +17,9 @@ from ganjax.run import workdir as workdir_lib
 from ganjax.run.checkpoints import Checkpoints
 from ganjax.utils.errors import UserError
 from ganjax.models import GanModel
-from ganjax.run.trainer import abstract_state, model_from_config, state_initializer
-from ganjax.gan.step import TrainState
+from ganjax.run.builders import abstract_state, model_from_config, state_initializer
+from ganjax.run.metadata import IncompatibleCheckpointError, RunMetadata
+from ganjax.gan.state import GeneratorState
 
 
 @dataclasses.dataclass
@@ -27,14 +28,31 @@ class TrainedRun:
   config: ml_collections.ConfigDict
   model: GanModel
   step: int
-  g_state: TrainState
-  meta: dict[str, Any]
+  g_state: GeneratorState
+  meta: RunMetadata
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    """(H, W, C) of the images the generator makes (and was trained on)."""
+    return self.meta.image_shape
+
+  @property
+  def input_shape(self) -> Optional[tuple[int, int, int]]:
+    """(H, W, C) of an image-to-image model's inputs; None for other models."""
+    return self.meta.input_shape
+
+  @property
+  def num_classes(self) -> Optional[int]:
+    """Classes of a label-conditional run (None when the data had no labels)."""
+    return self.meta.num_classes
 
 
-def _newest_meta(checkpoints: Checkpoints) -> dict[str, Any]:
+def _newest_meta(checkpoints: Checkpoints) -> RunMetadata:
   for step in sorted(checkpoints.steps(), reverse=True):
     try:
       return checkpoints.read_meta(step)
+    except IncompatibleCheckpointError:
+      raise
     except Exception:  # Unreadable: restore_latest will report and skip it.
       continue
   raise UserError(f"no checkpoint in {checkpoints.directory}; train first with "
@@ -52,9 +70,8 @@ def load_trained(workdir: str) -> TrainedRun:
   checkpoints = Checkpoints(workdir / "checkpoints", keep=1, read_only=True)
   try:
     meta = _newest_meta(checkpoints)
-    image_shape = meta["batch_spec"]["image"]["shape"]
-    model = model_from_config(config.model, image_shape, meta.get("num_classes"))
-    init = state_initializer(model, config.optim, meta["batch_spec"], config.seed)
+    model = model_from_config(config.model, meta.image_shape, meta.num_classes)
+    init = state_initializer(model, config.optim, meta.batch_spec, config.seed)
     restored = checkpoints.restore_latest(abstract_state(init, sharding.make_mesh()))
   finally:
     checkpoints.close()

@@ -30,6 +30,8 @@ from ganjax.run import reporting
 from ganjax.run import workdir as workdir_lib
 from ganjax.run.checkpoints import Checkpoints, leaves_by_path, path_name, read_arrays
 from ganjax.data import examples as data_examples
+from ganjax.evaluation import periodic
+from ganjax.models import Condition
 from ganjax.data.pipeline import (batch_indices, dataset_megabytes, gather_rows,
                                   take_rows, to_model_batch)
 from ganjax.utils.errors import UserError
@@ -179,9 +181,8 @@ class Trainer:
     (:func:`_process_local`); the others wait for it at the next step.
     """
     ev = self.config.eval
-    if not ev.every_steps or self.model.condition == "image":
+    if not ev.every_steps or self.model.condition == Condition.IMAGE:
       return None
-    from ganjax.evaluation import periodic
     directory = periodic.locate_classifier(ev.classifier_dir, self.config.data.name,
                                            self.config.data.idx_dir, say=self._warn)
     if directory is None:
