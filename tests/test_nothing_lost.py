@@ -97,8 +97,8 @@ def test_sigterm_during_startup_is_a_clean_stop(tmp_path, synthetic_mnist, ganja
   assert tree_digest(workdir) == before
 
 
-def test_other_data_is_refused_moved_data_resumes(tmp_path, synthetic_mnist,
-                                                  ganjax_env, synthetic_run):
+def test_other_data_is_refused_moved_data_and_safe_changes_resume(
+    tmp_path, synthetic_mnist, ganjax_env, synthetic_run):
   workdir = _copy(synthetic_run, tmp_path)
   half = _half_of_the_data(tmp_path)  # other data
   _assert_refused_untouched(workdir, train_args(workdir, half, "--config.train.steps=16"),
@@ -106,15 +106,18 @@ def test_other_data_is_refused_moved_data_resumes(tmp_path, synthetic_mnist,
                             "content fingerprint", "--config.init_from=")
 
   # The same files elsewhere: the contents match, the run resumes (and drops
-  # what someone wrote into its metrics file, saying so).
+  # what someone wrote into its metrics file, saying so), also with the changes
+  # a resume may make: more steps, other logging and checkpoint intervals.
   moved = tmp_path / "moved-data"
   shutil.copytree(synthetic_mnist, moved)
   with (workdir / "metrics.jsonl").open("a") as metrics:
     metrics.write("an editor's note\n[1, 2]\n")
-  resumed = run_command("ganjax.main", train_args(workdir, moved, "--config.train.steps=13"),
-                        ganjax_env)
+  resumed = run_command("ganjax.main", train_args(
+      workdir, moved, "--config.train.steps=14", "--config.log.every_steps=2",
+      "--config.ckpt.every_steps=7"), ganjax_env)
   assert "Resuming from checkpoint at step 12" in resumed.stdout
   assert "dropped 2 unreadable line(s) of metrics.jsonl" in resumed.stderr
+  assert 14 in _steps(workdir)
 
 
 @pytest.mark.slow
@@ -173,11 +176,17 @@ def test_second_trainer_is_refused_while_the_first_goes_on(tmp_path, synthetic_m
   run_command("ganjax.sample", ["--workdir", str(workdir), "--num", "4", "--out",
                                 str(tmp_path / "live.png")], ganjax_env)
   assert first.poll() is None  # untouched, still training
-  first.send_signal(signal.SIGTERM)
+  first.send_signal(signal.SIGTERM)  # as a scheduler preempts a job
   out, err = first.communicate(timeout=120)
   assert first.returncode == 0, err
-  assert "Stopped at step" in out and "Traceback" not in err
+  assert "Traceback" not in err and "Resume with:" in out
+  stopped_at = int(out.split("Stopped at step ")[1].split(";")[0])
+  assert max(_steps(workdir)) == stopped_at  # a checkpoint at the stop step
   assert not (workdir / ".ganjax.lock").exists()
+  resumed = run_command("ganjax.main", train_args(
+      workdir, synthetic_mnist, f"--config.train.steps={stopped_at + 1}",
+      "--config.ckpt.every_steps=4"), ganjax_env)
+  assert f"Resuming from checkpoint at step {stopped_at}" in resumed.stdout
 
 
 def test_ctrl_c_with_output_through_a_dead_pipe_still_saves(tmp_path, synthetic_mnist,

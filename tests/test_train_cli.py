@@ -49,13 +49,18 @@ def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env, trained_run):
   assert grid.std() > 0
 
 
+# One case per place a mistake is caught (flag parsing, value checks, choices) runs
+# by default; the value checks' messages are unit-tested (tests/unit/run/test_config.py).
+_slow = pytest.mark.slow
+
+
 @pytest.mark.parametrize("override, message", [
     ("--config.train.stepz=3", "unknown config key"),
-    ("--config.train.steps=abc", "invalid literal"),
+    pytest.param("--config.train.steps=abc", "invalid literal", marks=_slow),
     ("--config.train.batch_size=0", "train.batch_size must be a positive integer"),
     ("--config.model.name=nope", "unknown model.name"),
-    ("--config.loss.adversarial=wgan", "unknown loss.adversarial"),
-    ("--config.optim.g.name=lion", "unknown optimizer 'lion'"),
+    pytest.param("--config.loss.adversarial=wgan", "unknown loss.adversarial", marks=_slow),
+    pytest.param("--config.optim.g.name=lion", "unknown optimizer 'lion'", marks=_slow),
     ("--config.optim.d.learning_rate=-0.1", "learning_rate must be positive"),
 ])
 def test_bad_config_is_one_line_error(tmp_path, synthetic_mnist, ganjax_env, override,
