@@ -31,11 +31,11 @@ flags.mark_flags_as_required(["classifier", "idx_dir"])
 
 def _untrained(name: str, image_shape, num_classes):
   import jax
+  import numpy as np
   import optax
 
-  from ganjax.models import build_model
   from ganjax.gan.step import create_train_states
-  import numpy as np
+  from ganjax.models import build_model
   model = build_model(name, image_shape, num_classes)
   batch = {"image": np.zeros((1, *image_shape), np.float32)}
   init = jax.jit(lambda key: create_train_states(model, optax.adam(1e-3), optax.adam(1e-3),

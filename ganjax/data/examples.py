@@ -22,8 +22,8 @@ import numpy as np
 
 from ganjax.data import photos
 from ganjax.data.errors import DataError
-from ganjax.data.pairs import make_inputs
 from ganjax.data.paired_folder import load_paired_folder
+from ganjax.data.pairs import make_inputs
 from ganjax.data.sources import ImageDataset, load_dataset
 
 

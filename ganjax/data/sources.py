@@ -440,9 +440,7 @@ def _tfds_prepare_errors(tfds: Any) -> tuple[type[BaseException], ...]:
   """Exceptions meaning "TFDS could not download/prepare", as seen in practice."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorflow_datasets.core.download import (  # pylint: disable=g-import-not-at-top
-      download_manager,
-      extractor,
-  )
+      download_manager, extractor)
 
   return (
       OSError,  # Includes requests' ConnectionError: the offline case.
@@ -484,7 +482,8 @@ def _tfds_download_retries(retries: int | None) -> Iterator[None]:
   every request is swapped and restored. None, or a TFDS version without the
   constant, leaves TFDS's behaviour unchanged.
   """
-  from tensorflow_datasets.core.download import downloader  # pylint: disable=g-import-not-at-top
+  from tensorflow_datasets.core.download import \
+      downloader  # pylint: disable=g-import-not-at-top
 
   if retries is None or not hasattr(downloader, "MAX_RETRIES"):
     yield

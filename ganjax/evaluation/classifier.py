@@ -32,9 +32,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ganjax.nn import Conv
 from ganjax.utils import paths
 from ganjax.utils.errors import UserError
-from ganjax.nn import Conv
 
 METADATA_FILE = "classifier.json"
 PARAMS_DIR = "params"

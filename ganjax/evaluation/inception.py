@@ -33,8 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganjax.utils.errors import UserError
 from ganjax.evaluation import extractor as extractor_lib
+from ganjax.utils.errors import UserError
 
 INPUT_SIZE = 299
 FEATURE_DIM = 2048

@@ -18,7 +18,6 @@ reduced, inside one jitted call.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Callable, Optional
 
 import flax.struct
@@ -26,11 +25,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ganjax.gan import sampling
-from ganjax.models import Condition
-from ganjax.utils.errors import UserError
 from ganjax.evaluation import protocol, stats
 from ganjax.evaluation.extractor import FeatureExtractor
+from ganjax.gan import sampling
+from ganjax.models import Condition
+from ganjax.utils import sharding
+from ganjax.utils.errors import UserError
 
 
 def to_unit_range(images: jax.Array, pixel_range: tuple[float, float]) -> jax.Array:
@@ -157,14 +157,12 @@ class Measurer:
       # Host arrays are uncommitted: jit puts them wherever the generator state
       # lives (e.g. replicated over the training mesh) instead of clashing.
       return jax.device_get(tree)
-    from ganjax.utils import sharding
     return jax.device_put(tree, sharding.replicated(self.mesh))
 
   def _split_batch(self, x: jax.Array) -> jax.Array:
     """Constrains a batch to be split over the mesh (when it divides evenly)."""
     if self.mesh is None or x.shape[0] % self.mesh.devices.size:
       return x
-    from ganjax.utils import sharding
     return jax.lax.with_sharding_constraint(x, sharding.batch_sharded(self.mesh))
 
   # -- jitted bodies ---------------------------------------------------------
@@ -254,7 +252,7 @@ class Measurer:
     """
     if model.condition not in (Condition.NONE, Condition.LABEL):
       raise UserError(f"evaluation supports unconditional and label-conditional "
-                      f"models, not condition={model.condition!r}")
+                      f"models, not condition={model.condition}")
     if model.condition == Condition.LABEL and class_probs is None:
       raise UserError("a label-conditional model needs the real class distribution "
                       "(reference data without labels?)")

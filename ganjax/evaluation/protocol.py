@@ -28,8 +28,8 @@ def ganjax_version() -> str:
 
 def library_versions() -> dict[str, str]:
   """Versions of the libraries whose numerics enter the scores."""
-  import jax
   import flax
+  import jax
   return {"ganjax": ganjax_version(), "jax": jax.__version__, "flax": flax.__version__}
 
 

@@ -69,9 +69,9 @@ def grid_inputs(model: GanModel, seed: int, num: int, num_classes: Optional[int]
 
 def check_condition_in_data(model: GanModel, examples: dict[str, np.ndarray]) -> None:
   """Raises UserError unless the examples hold what the model is conditioned on."""
-  needed = {"label": ("label", "labelled data"),
-            "image": ("input", "paired data (config.data.pairs or config.data."
-                               "paired_dir)")}.get(model.condition)
+  needed = {Condition.LABEL: ("label", "labelled data"),
+            Condition.IMAGE: ("input", "paired data (config.data.pairs or config.data."
+                                       "paired_dir)")}.get(model.condition)
   if needed and needed[0] not in examples:
     raise UserError(f"this model is conditioned on {model.condition}s but the data has "
                     f"no {needed[0]!r}: it needs {needed[1]}")

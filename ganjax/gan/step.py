@@ -23,8 +23,7 @@ import jax.numpy as jnp
 from ganjax.gan import regularizers
 from ganjax.gan.losses import ADVERSARIAL_LOSSES, AdversarialLoss
 from ganjax.gan.regularizers import PhaseInputs, Regularizer
-from ganjax.gan.state import (Batch, DiscriminatorState, GeneratorState,
-                              condition_of)
+from ganjax.gan.state import Batch, DiscriminatorState, GeneratorState, condition_of
 from ganjax.gan.streams import stream
 from ganjax.models import GanModel
 

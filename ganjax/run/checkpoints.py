@@ -33,9 +33,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from ganjax.utils.errors import UserError
 from ganjax.run.metadata import IncompatibleCheckpointError, RunMetadata
 from ganjax.run.stopping import interrupt_in
+from ganjax.utils.errors import UserError
+
 
 class CheckpointWriteError(UserError):
   """A checkpoint could not be written (disk full, permissions...)."""

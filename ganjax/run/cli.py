@@ -10,8 +10,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ganjax.utils.errors import UserError, find_in_chain
 from ganjax.run.stopping import Interrupted, interrupt_in
+from ganjax.utils.errors import UserError, find_in_chain
 
 EXIT_USER_ERROR = 2
 #: OS errors that are the environment's, not ganjax's: reported as one line.
@@ -134,6 +134,7 @@ def maybe_initialize_distributed(enabled: bool, coordinator_address: Optional[st
   if not enabled:
     return
   import jax
+
   # CPU-only processes (tests, CPU clusters) need a cross-process collectives
   # backend; GPUs and TPUs bring their own (NCCL, ICI) and ignore this.
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -204,6 +205,7 @@ def _report_library_warnings() -> None:
   Written through tqdm so they do not break a progress bar.
   """
   import logging as std_logging
+
   import tqdm
 
   class ConsoleHandler(std_logging.Handler):

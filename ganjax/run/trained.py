@@ -11,15 +11,15 @@ from typing import Optional
 
 import ml_collections
 
-from ganjax.run import config as config_lib
-from ganjax.utils import paths, sharding
-from ganjax.run import workdir as workdir_lib
-from ganjax.run.checkpoints import Checkpoints
-from ganjax.utils.errors import UserError
-from ganjax.models import GanModel
-from ganjax.run.builders import abstract_state, model_from_config, state_initializer
-from ganjax.run.metadata import IncompatibleCheckpointError, RunMetadata
 from ganjax.gan.state import GeneratorState
+from ganjax.models import GanModel
+from ganjax.run import config as config_lib
+from ganjax.run import workdir as workdir_lib
+from ganjax.run.builders import abstract_state, model_from_config, state_initializer
+from ganjax.run.checkpoints import Checkpoints
+from ganjax.run.metadata import IncompatibleCheckpointError, RunMetadata
+from ganjax.utils import paths, sharding
+from ganjax.utils.errors import UserError
 
 
 @dataclasses.dataclass

@@ -23,23 +23,23 @@ import numpy as np
 import tqdm
 from absl import logging
 
-from ganjax.run import config as config_lib
-from ganjax.utils import images, sharding
+from ganjax.data import examples as data_examples
+from ganjax.data.pipeline import (batch_indices, dataset_megabytes, gather_rows,
+                                  take_rows, to_model_batch)
+from ganjax.evaluation import periodic
 from ganjax.gan import sampling
+from ganjax.gan.state import DiscriminatorState, GeneratorState
+from ganjax.gan.step import StepSpec, train_step
+from ganjax.models import Condition
+from ganjax.run import builders
+from ganjax.run import config as config_lib
 from ganjax.run import reporting
 from ganjax.run import workdir as workdir_lib
 from ganjax.run.checkpoints import Checkpoints, leaves_by_path, path_name, read_arrays
-from ganjax.data import examples as data_examples
-from ganjax.evaluation import periodic
-from ganjax.models import Condition
-from ganjax.data.pipeline import (batch_indices, dataset_megabytes, gather_rows,
-                                  take_rows, to_model_batch)
-from ganjax.utils.errors import UserError
-from ganjax.run.stopping import StopRequest
-from ganjax.gan.state import DiscriminatorState, GeneratorState
-from ganjax.gan.step import StepSpec, train_step
-from ganjax.run import builders
 from ganjax.run.metadata import RunMetadata
+from ganjax.run.stopping import StopRequest
+from ganjax.utils import images, sharding
+from ganjax.utils.errors import UserError
 
 EXIT_NON_FINITE = 3
 

@@ -10,7 +10,8 @@ import numpy as np
 import optax
 import pytest
 
-from ganjax.gan import losses, regularizers, step as step_lib
+from ganjax.gan import losses, regularizers
+from ganjax.gan import step as step_lib
 from ganjax.gan.regularizers import Regularizer
 from ganjax.gan.state import DiscriminatorState, GeneratorState, create_train_states
 from ganjax.gan.step import StepSpec, train_step
