@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import REPO, assert_user_error, run_command, tree_digest
+from PIL import Image
 
 from ganjax.utils import images, paths
 from ganjax.utils.errors import UserError

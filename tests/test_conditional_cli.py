@@ -17,9 +17,8 @@ import time
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import assert_user_error, run_command
+from PIL import Image
 
 CGAN_STEPS = 300
 PIX2PIX_STEPS = 300

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ganjax.gan import sampling
-from ganjax.utils.errors import UserError
 from ganjax.models import build_model, pix2pix
+from ganjax.utils.errors import UserError
 
 
 def _init(module, *args):

@@ -13,15 +13,15 @@ import jax
 import numpy as np
 import optax
 import pytest
-
 from conftest import run_command
+
 from ganjax.data import load_dataset
 from ganjax.evaluation import classifier as classifier_lib
 from ganjax.evaluation import extractor as extractor_lib
 from ganjax.evaluation import pipeline
 from ganjax.evaluation.periodic import PeriodicEvaluator
-from ganjax.models import build_model
 from ganjax.gan.state import create_train_states
+from ganjax.models import build_model
 
 #: Held-out accuracy the short test classifier must reach (2,000 real digits).
 ACCURACY_FLOOR = 0.95

@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ganjax.utils.errors import UserError
 from ganjax.evaluation import inception, torch_weights
+from ganjax.utils.errors import UserError
 
 
 @pytest.fixture(scope="module")
