@@ -59,10 +59,22 @@ def _least_squares_generator(fake_logits: jax.Array) -> jax.Array:
   return jnp.mean((fake_logits - 1.0)**2)
 
 
+def _wasserstein_discriminator(real_logits: jax.Array,
+                               fake_logits: jax.Array) -> jax.Array:
+  # The critic's estimate of the Wasserstein-1 distance, negated; it needs a
+  # Lipschitz constraint (loss.gp_weight, or spectral norm) to mean anything.
+  return jnp.mean(fake_logits) - jnp.mean(real_logits)
+
+
+def _wasserstein_generator(fake_logits: jax.Array) -> jax.Array:
+  return -jnp.mean(fake_logits)
+
+
 ADVERSARIAL_LOSSES: dict[str, AdversarialLoss] = {
     "non_saturating": AdversarialLoss(_bce_discriminator, _non_saturating_generator,
                                       jax.nn.sigmoid),
     "hinge": AdversarialLoss(_hinge_discriminator, _hinge_generator),
     "least_squares": AdversarialLoss(_least_squares_discriminator,
                                      _least_squares_generator),
+    "wasserstein": AdversarialLoss(_wasserstein_discriminator, _wasserstein_generator),
 }

@@ -71,14 +71,65 @@ def reconstruction_l1(inputs: PhaseInputs) -> jax.Array:
   return jnp.mean(jnp.abs(inputs.fake - inputs.real))
 
 
-def make_regularizers(*, l1_weight: float = 0.0
+def _squared_gradient_norm(inputs: PhaseInputs, images: jax.Array) -> jax.Array:
+  """Mean over the batch of ||d D(x) / d x||^2 at ``images``."""
+  grads = jax.grad(lambda x: jnp.sum(inputs.discriminate(x, inputs.condition)))(images)
+  return jnp.mean(jnp.sum(jnp.square(grads.astype(jnp.float32)),
+                          axis=tuple(range(1, grads.ndim))))
+
+
+def r1_penalty(inputs: PhaseInputs) -> jax.Array:
+  """R1 (Mescheder et al., 2018): D's squared gradient norm on real images.
+
+  Weighted by gamma / 2 in the papers; here the weight is the term's own.
+  """
+  return _squared_gradient_norm(inputs, inputs.real)
+
+
+def r2_penalty(inputs: PhaseInputs) -> jax.Array:
+  """R2: D's squared gradient norm on the (detached) fakes."""
+  return _squared_gradient_norm(inputs, inputs.fake)
+
+
+def gradient_penalty(inputs: PhaseInputs) -> jax.Array:
+  """WGAN-GP (Gulrajani et al., 2017): (||grad D(x_hat)|| - 1)^2 at random
+  interpolates x_hat of real and fake images, one mixing weight per example."""
+  real, fake = inputs.real, inputs.fake
+  mix = jax.random.uniform(inputs.key, (real.shape[0],) + (1,) * (real.ndim - 1),
+                           real.dtype)
+  between = real + mix * (fake - real)
+  grads = jax.grad(lambda x: jnp.sum(inputs.discriminate(x, inputs.condition)))(between)
+  norms = jnp.sqrt(jnp.sum(jnp.square(grads.astype(jnp.float32)),
+                           axis=tuple(range(1, grads.ndim))) + 1e-12)
+  return jnp.mean(jnp.square(norms - 1.0))
+
+
+def make_regularizers(*, l1_weight: float = 0.0, r1_weight: float = 0.0,
+                      r1_every: int = 1, r2_weight: float = 0.0, r2_every: int = 1,
+                      gp_weight: float = 0.0
                       ) -> tuple[tuple[Regularizer, ...], tuple[Regularizer, ...]]:
   """The discriminator's and the generator's regularisers; zero weights are off.
 
   Args:
     l1_weight: weight of :func:`reconstruction_l1` in the generator's loss.
+    r1_weight, r1_every: weight and interval of :func:`r1_penalty` (lazy when
+      the interval is above 1).
+    r2_weight, r2_every: the same for :func:`r2_penalty`.
+    gp_weight: weight of :func:`gradient_penalty` (10 in the WGAN-GP paper).
+
+  Raises:
+    ValueError: a negative weight or an interval below 1.
   """
-  d_terms: tuple[Regularizer, ...] = ()
+  for name, value in (("l1_weight", l1_weight), ("r1_weight", r1_weight),
+                      ("r2_weight", r2_weight), ("gp_weight", gp_weight)):
+    if not value >= 0:
+      raise ValueError(f"loss.{name} must be >= 0, not {value!r}")
+  for name, value in (("r1_every", r1_every), ("r2_every", r2_every)):
+    if not isinstance(value, int) or value < 1:
+      raise ValueError(f"loss.{name} must be an integer >= 1, not {value!r}")
+  d_terms = (Regularizer("r1", r1_weight, r1_penalty, r1_every),
+             Regularizer("r2", r2_weight, r2_penalty, r2_every),
+             Regularizer("gp", gp_weight, gradient_penalty))
   g_terms = (Regularizer("l1", l1_weight, reconstruction_l1),)
   return (tuple(r for r in d_terms if r.weight),
           tuple(r for r in g_terms if r.weight))

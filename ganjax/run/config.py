@@ -60,7 +60,13 @@ def default_config() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict(dict(
       name="seed", noise_dim=100, dropout_rate=0.4, g_features=256, d_features=64,
       dtype="float32"))
-  c.loss = ml_collections.ConfigDict(dict(adversarial="non_saturating", l1_weight=0.0))
+  c.loss = ml_collections.ConfigDict(dict(
+      adversarial="non_saturating",  # non_saturating | hinge | least_squares | wasserstein
+      l1_weight=0.0,                 # G: L1 to the target (image-to-image)
+      r1_weight=0.0, r1_every=1,     # D: gradient penalty on reals (lazy if every > 1)
+      r2_weight=0.0, r2_every=1,     # D: gradient penalty on fakes
+      gp_weight=0.0,                 # D: WGAN-GP penalty on real/fake interpolates
+  ))
   c.optim = ml_collections.ConfigDict(dict(
       g=dict(name="adam", learning_rate=4e-4, b1=0.9, b2=0.999, eps=1e-7),
       d=dict(name="adam", learning_rate=8e-4, b1=0.9, b2=0.999, eps=1e-7)))
@@ -103,7 +109,7 @@ def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.Con
   c.model = ml_collections.ConfigDict(dict(
       name="pix2pix", g_features=features, d_features=features, dropout_rate=0.5,
       dropout_layers=3, max_depth=max_depth, d_layers=3, dtype="float32"))
-  c.loss = ml_collections.ConfigDict(dict(adversarial="non_saturating", l1_weight=100.0))
+  c.loss.l1_weight = 100.0
   adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
   c.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
   c.samples.num = 48  # 16 input | output | target triplets
@@ -112,10 +118,11 @@ def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.Con
 
 _POSITIVE = ("train.steps", "train.batch_size", "ckpt.every_steps", "ckpt.keep",
              "samples.every_steps", "samples.num", "log.every_steps", "eval.num_samples",
-             "eval.num_reference", "eval.batch_size")
+             "eval.num_reference", "eval.batch_size", "loss.r1_every", "loss.r2_every")
 _NON_NEGATIVE = ("train.max_rollbacks", "eval.every_steps", "data.pair_seed",
                  "debug.nan_times")
-_NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "loss.l1_weight")
+_NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "loss.l1_weight", "loss.r1_weight",
+                         "loss.r2_weight", "loss.gp_weight")
 _BOOLEANS = ("train.reuse_fake", "ckpt.async_save")
 #: Config keys that name files or directories: stored absolute (see absolute_paths).
 PATH_KEYS = ("data.idx_dir", "data.data_dir", "data.paired_dir", "eval.classifier_dir",
