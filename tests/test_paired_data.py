@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganjax.run.config import default_config
 from ganjax.data import DataError, pairs, photos
 from ganjax.data.examples import load_examples
 from ganjax.data.paired_folder import load_paired_folder
+from ganjax.run.config import default_config
 
 
 def _digits(num=6, size=28):
@@ -227,8 +227,8 @@ def _data(**overrides) -> ml_collections.ConfigDict:
   return data
 
 
-def test_examples_from_a_pair_transform(mnist_dir):
-  dataset, examples = load_examples(_data(idx_dir=str(mnist_dir), split="test[:20]",
+def test_examples_from_a_pair_transform(synthetic_mnist):
+  dataset, examples = load_examples(_data(idx_dir=str(synthetic_mnist), split="test[:20]",
                                           pairs="inpaint"))
   assert set(examples) == {"image", "label", "input"}
   assert examples["image"].shape == examples["input"].shape == (20, 28, 28, 1)
