@@ -139,19 +139,19 @@ def apply(regularizers: tuple[Regularizer, ...], inputs: PhaseInputs,
           step: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
   """The weighted sum of ``regularizers`` at ``step`` and each term's value.
 
-  A lazy term (``every > 1``) reports 0 on the steps it skips.
+  A lazy term (``every > 1``) reports ``every`` times its value on its steps
+  and 0 on the others, so its mean over a logging window estimates the term.
   """
   total, values = jnp.zeros(()), {}
   for regularizer in regularizers:
     own = dataclasses.replace(inputs, key=streams.stream(inputs.key, regularizer.name))
     if regularizer.every == 1:
       value = regularizer.term(own)
-      weight = regularizer.weight
     else:
-      value = jax.lax.cond(step % regularizer.every == 0,
-                           lambda: regularizer.term(own).astype(jnp.float32),
-                           lambda: jnp.zeros((), jnp.float32))
-      weight = regularizer.weight * regularizer.every
-    total = total + weight * value
+      value = regularizer.every * jax.lax.cond(
+          step % regularizer.every == 0,
+          lambda: regularizer.term(own).astype(jnp.float32),
+          lambda: jnp.zeros((), jnp.float32))
+    total = total + regularizer.weight * value
     values[regularizer.name] = value
   return total, values

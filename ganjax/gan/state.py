@@ -6,7 +6,8 @@ example) is a field of that type, not a flag of a shared one. Their fields name
 the checkpoint's tree (``g/params``, ``d/opt_state``, ...).
 """
 
-from typing import Any
+import dataclasses
+from typing import Any, Optional
 
 import flax
 import jax
@@ -32,13 +33,58 @@ class NetworkState(train_state.TrainState):
             "batch_stats": self.batch_stats}
 
 
+@dataclasses.dataclass(frozen=True)
+class EmaSettings:
+  """How the generator's weights are averaged (as in StyleGAN2-ADA).
+
+  Attributes:
+    half_life_images: images after which an old weight's share halves.
+    rampup: early in training the half-life is at most ``rampup`` times the
+      images seen so far (0: no warm-up), so the average forgets the random
+      initialisation quickly.
+    images_per_step: the global batch size.
+    for_inference: generate with the average (True) or the raw weights.
+  """
+  half_life_images: float
+  images_per_step: int
+  rampup: float = 0.05
+  for_inference: bool = True
+
+  def decay(self, step: jax.Array) -> jax.Array:
+    """The weight of the old average after training step ``step`` (1-based)."""
+    half_life = jnp.asarray(self.half_life_images, jnp.float32)
+    if self.rampup > 0:
+      seen = step.astype(jnp.float32) * self.images_per_step
+      half_life = jnp.minimum(half_life, seen * self.rampup)
+    return 0.5 ** (self.images_per_step / jnp.maximum(half_life, 1e-8))
+
+
 class GeneratorState(NetworkState):
-  """The generator's state; its ``step`` counts the run's training steps."""
+  """The generator's state; its ``step`` counts the run's training steps.
+
+  With ``ema`` set, ``ema_params`` is an exponential moving average of
+  ``params``, updated by every :meth:`apply_gradients` and saved with the
+  state. The average is used with the raw generator's BatchNorm statistics (as
+  StyleGAN2-ADA copies buffers into its average generator).
+  """
+  ema_params: Any = None
+  ema: Optional[EmaSettings] = flax.struct.field(pytree_node=False, default=None)
+
+  def apply_gradients(self, *, grads: Any, **kwargs: Any) -> "GeneratorState":
+    new = super().apply_gradients(grads=grads, **kwargs)
+    if self.ema is None:
+      return new
+    decay = self.ema.decay(new.step)
+    return new.replace(ema_params=jax.tree.map(
+        lambda average, param: param + decay * (average - param).astype(param.dtype),
+        new.ema_params, new.params))
 
   def inference_variables(self) -> dict[str, Any]:
     """The variables images are generated with outside training (sample grids,
-    the sample/translate/eval commands, periodic evaluation): one place to
-    choose them, e.g. an average of the weights instead of the latest ones."""
+    the sample/translate/eval commands, periodic evaluation): the average when
+    there is one and ``ema.for_inference``, else the raw weights."""
+    if self.ema is not None and self.ema.for_inference:
+      return self.variables(self.ema_params)
     return self.variables()
 
 
@@ -57,9 +103,13 @@ def condition_of(batch: Batch, condition: Condition) -> jax.Array | None:
 
 def create_train_states(model: GanModel, g_optimizer: optax.GradientTransformation,
                         d_optimizer: optax.GradientTransformation,
-                        example_batch: Batch, key: jax.Array
+                        example_batch: Batch, key: jax.Array,
+                        ema: Optional[EmaSettings] = None
                         ) -> tuple[GeneratorState, DiscriminatorState]:
   """Initialises both networks from ``key`` and shapes taken from ``example_batch``.
+
+  With ``ema`` the generator also carries the average of its weights (starting
+  as a copy).
 
   Only shapes and dtypes of ``example_batch`` matter, so it may be abstract
   (``jax.ShapeDtypeStruct``): this is how checkpoint restore targets are built
@@ -76,5 +126,7 @@ def create_train_states(model: GanModel, g_optimizer: optax.GradientTransformati
     return state_type.create(apply_fn=module.apply, params=variables["params"], tx=tx,
                              batch_stats=variables.get("batch_stats", {}))
 
-  return (state(GeneratorState, model.generator, g_vars, g_optimizer),
-          state(DiscriminatorState, model.discriminator, d_vars, d_optimizer))
+  g_state = state(GeneratorState, model.generator, g_vars, g_optimizer)
+  if ema is not None:
+    g_state = g_state.replace(ema=ema, ema_params=jax.tree.map(jnp.copy, g_state.params))
+  return g_state, state(DiscriminatorState, model.discriminator, d_vars, d_optimizer)

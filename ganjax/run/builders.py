@@ -6,7 +6,7 @@ commands that open a trained run build from here, so both build the same thing.
 Mistakes in the config become one-sentence :class:`UserError` s.
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 import ml_collections
@@ -15,7 +15,7 @@ import optax
 
 from ganjax.gan import losses, regularizers
 from ganjax.gan.optimizers import build_optimizer
-from ganjax.gan.state import create_train_states
+from ganjax.gan.state import EmaSettings, create_train_states
 from ganjax.gan.step import StepSpec
 from ganjax.models import GanModel, build_model, check_model_options
 from ganjax.utils import sharding
@@ -87,22 +87,32 @@ def batch_spec(examples: dict[str, np.ndarray]) -> dict[str, dict]:
           for k, v in examples.items()}
 
 
-def state_initializer(model: GanModel, optim: ml_collections.ConfigDict,
-                      spec: dict[str, dict], seed: int) -> Callable[[], dict[str, Any]]:
+def ema_settings(config: ml_collections.ConfigDict) -> Optional[EmaSettings]:
+  """``config.ema`` for the generator state (None: no average)."""
+  ema = config.ema
+  if not ema.half_life_images:
+    return None
+  return EmaSettings(half_life_images=float(ema.half_life_images),
+                     images_per_step=config.train.batch_size,
+                     rampup=float(ema.rampup), for_inference=ema.for_inference)
+
+
+def state_initializer(config: ml_collections.ConfigDict, model: GanModel,
+                      spec: dict[str, dict]) -> Callable[[], dict[str, Any]]:
   """A jittable ``() -> {g, d, rng}`` that initialises a run's state.
 
   Args:
+    config: the run's config (``seed``, ``optim``, ``ema``, ``train.batch_size``).
     model: the networks.
-    optim: ``config.optim`` (``g`` and ``d`` optimizer settings).
     spec: :func:`batch_spec` of the training examples.
-    seed: the run seed.
   """
   example_batch = {k: np.zeros([1] + v["shape"], v["dtype"]) for k, v in spec.items()}
-  g_tx, d_tx = optimizer(optim.g), optimizer(optim.d)
+  g_tx, d_tx = optimizer(config.optim.g), optimizer(config.optim.d)
+  ema, seed = ema_settings(config), config.seed
 
   def init() -> dict[str, Any]:
     init_key, rng = jax.random.split(jax.random.PRNGKey(seed))
-    g, d = create_train_states(model, g_tx, d_tx, example_batch, init_key)
+    g, d = create_train_states(model, g_tx, d_tx, example_batch, init_key, ema=ema)
     return {"g": g, "d": d, "rng": rng}
 
   return init

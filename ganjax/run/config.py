@@ -25,7 +25,7 @@ RESUME_INVARIANT_KEYS = ("seed", "model", "loss", "optim", "data.name", "data.sp
                          "data.pairs", "data.pair_seed", "data.mask_fraction",
                          "data.paired_direction", "data.image_size", "data.patch_size",
                          "data.patch_stride", "data.photo_scale", "train.batch_size",
-                         "train.reuse_fake")
+                         "train.reuse_fake", "ema.half_life_images", "ema.rampup")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -76,6 +76,13 @@ def default_config() -> ml_collections.ConfigDict:
       reuse_fake=False,        # True: one G forward for both updates (faster)
       max_rollbacks=3,         # non-finite values: roll back at most this often
   ))
+  # An exponential moving average of the generator's weights, used for samples,
+  # the commands and evaluation (ema.for_inference=False: the raw weights).
+  c.ema = ml_collections.ConfigDict(dict(
+      half_life_images=0,    # 0: off; e.g. 10_000 (StyleGAN2-ADA: 10 x batch / 32 k)
+      rampup=0.05,           # half-life at most rampup x images seen (0: no warm-up)
+      for_inference=True,
+  ))
   c.ckpt = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True))
   c.samples = ml_collections.ConfigDict(dict(every_steps=500, num=64))
   c.log = ml_collections.ConfigDict(dict(every_steps=50))
@@ -121,9 +128,10 @@ _POSITIVE = ("train.steps", "train.batch_size", "ckpt.every_steps", "ckpt.keep",
              "eval.num_reference", "eval.batch_size", "loss.r1_every", "loss.r2_every")
 _NON_NEGATIVE = ("train.max_rollbacks", "eval.every_steps", "data.pair_seed",
                  "debug.nan_times")
-_NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "loss.l1_weight", "loss.r1_weight",
+_NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "ema.half_life_images", "ema.rampup",
+                         "loss.l1_weight", "loss.r1_weight",
                          "loss.r2_weight", "loss.gp_weight")
-_BOOLEANS = ("train.reuse_fake", "ckpt.async_save")
+_BOOLEANS = ("train.reuse_fake", "ckpt.async_save", "ema.for_inference")
 #: Config keys that name files or directories: stored absolute (see absolute_paths).
 PATH_KEYS = ("data.idx_dir", "data.data_dir", "data.paired_dir", "eval.classifier_dir",
              "init_from")
@@ -223,11 +231,38 @@ def load_saved(workdir: Path) -> dict[str, Any] | None:
     raise UserError(f"{path} is unreadable ({e}); restore it or use a new workdir") from e
 
 
+#: Sections whose keys depend on the model family or optimizer: never filled in.
+_FAMILY_SECTIONS = ("model", "optim")
+
+
+def with_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+  """A saved config with the keys it lacks set to their defaults.
+
+  A run saved by an earlier ganjax ran with the behaviour its missing keys now
+  default to (a new switch is off by default), so filling them in lets later
+  code read every key and lets a resume that turns a new switch on be refused.
+  """
+  filled = json.loads(json.dumps(saved))
+  for key, value in flatten(default_config().to_dict()).items():
+    *parents, leaf = key.split(".")
+    if parents and parents[0] in _FAMILY_SECTIONS:
+      continue
+    section = filled
+    for parent in parents:
+      section = section.setdefault(parent, {})
+      if not isinstance(section, dict):
+        break
+    else:
+      section.setdefault(leaf, value)
+  return filled
+
+
 def check_resumable(saved: dict[str, Any] | None, config: ml_collections.ConfigDict,
                     workdir: Path) -> None:
   """Refuses a config that would change the model, optimizer or data order."""
   if saved is None:
     return
+  saved = with_defaults(saved)
   differing = incompatible_keys(saved, config.to_dict())
   if differing:
     saved_flat, current_flat = flatten(saved), flatten(config.to_dict())
@@ -243,5 +278,6 @@ def write(config: ml_collections.ConfigDict, workdir: Path) -> None:
 
 
 def from_json_dict(saved: dict[str, Any]) -> ml_collections.ConfigDict:
-  """A workdir's config.json as a ConfigDict (for the sample/eval commands)."""
-  return ml_collections.ConfigDict(saved)
+  """A workdir's config.json as a ConfigDict (for the sample/eval commands), with
+  the keys an earlier ganjax did not write set to their defaults."""
+  return ml_collections.ConfigDict(with_defaults(saved))

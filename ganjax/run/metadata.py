@@ -16,7 +16,9 @@ from ganjax.utils.errors import UserError
 
 #: Version of what a checkpoint holds (the state tree and these fields).
 #: 1: generator and discriminator states, the run key; this metadata.
-SCHEMA_VERSION = 1
+#: 2: the generator state may also hold ``ema_params`` (config.ema). A schema-1
+#:    checkpoint is a schema-2 one without them: it reads unchanged.
+SCHEMA_VERSION = 2
 
 
 class IncompatibleCheckpointError(UserError):

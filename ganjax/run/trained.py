@@ -71,7 +71,7 @@ def load_trained(workdir: str) -> TrainedRun:
   try:
     meta = _newest_meta(checkpoints)
     model = model_from_config(config.model, meta.image_shape, meta.num_classes)
-    init = state_initializer(model, config.optim, meta.batch_spec, config.seed)
+    init = state_initializer(config, model, meta.batch_spec)
     restored = checkpoints.restore_latest(abstract_state(init, sharding.make_mesh()))
   finally:
     checkpoints.close()

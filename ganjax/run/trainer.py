@@ -159,7 +159,7 @@ class Trainer:
     except ValueError as e:
       raise UserError(str(e)) from e
     self.batch_spec = builders.batch_spec(examples)
-    self._init = builders.state_initializer(self.model, config.optim, self.batch_spec, config.seed)
+    self._init = builders.state_initializer(config, self.model, self.batch_spec)
     self.examples_on_device = self._fits_on_devices(examples)
     self.examples = (sharding.put_replicated(examples, self.mesh)
                      if self.examples_on_device else examples)
@@ -278,8 +278,10 @@ class Trainer:
         lambda path, leaf: jax.device_put(arrays[path_name(path)], replicated), weights)
     self._say(f"Starting from the weights of {source} at step {step} (generator and "
               "discriminator; fresh optimizer states)")
-    return dataclasses.replace(
-        state, **{name: networks[name].replace(**loaded[name]) for name in networks})
+    g, d = (networks[name].replace(**loaded[name]) for name in ("g", "d"))
+    if g.ema_params is not None:  # The average starts from the loaded weights.
+      g = g.replace(ema_params=jax.tree.map(jax.numpy.copy, g.params))
+    return dataclasses.replace(state, g=g, d=d)
 
   def open_outputs(self) -> None:
     """Opens the run's checkpoints, metrics and TensorBoard files; writes config.json.

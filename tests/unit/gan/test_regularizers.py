@@ -58,6 +58,7 @@ def test_lazy_terms_are_weighted_by_their_interval_on_their_steps():
   value = float(jnp.sum(W**2))
   total, terms = regularizers.apply((term,), _inputs(_linear), jnp.int32(8))
   assert float(total) == pytest.approx(2.0 * 4 * value, rel=1e-5)
+  assert float(terms["r1"]) == pytest.approx(4 * value, rel=1e-5)
   total, terms = regularizers.apply((term,), _inputs(_linear), jnp.int32(9))
   assert float(total) == 0 and float(terms["r1"]) == 0
 
