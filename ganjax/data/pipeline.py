@@ -48,6 +48,16 @@ def batch_indices(seed: int, step: int, batch_size: int, num_examples: int) -> n
   return epoch_permutation(seed, epoch, num_examples)[start:start + batch_size]
 
 
+def step_indices(seed: int, step: int, batch_size: int, num_examples: int,
+                 batches_per_step: int = 1) -> np.ndarray:
+  """Indices of everything training ``step`` consumes: ``batches_per_step``
+  consecutive batches of :func:`batch_indices` (several discriminator phases per
+  step read batches ``step * batches_per_step + i``), one after the other."""
+  first = step * batches_per_step
+  return np.concatenate([batch_indices(seed, first + i, batch_size, num_examples)
+                         for i in range(batches_per_step)])
+
+
 def to_pixel_range(images: np.ndarray | jax.Array, pixel_range: tuple[float, float]
                    ) -> np.ndarray | jax.Array:
   """uint8 [0, 255] -> float32 in ``pixel_range`` (the generator's output range).

@@ -45,6 +45,9 @@ class StepSpec:
     augment: applied to every image D sees (None: no augmentation).
     reuse_fake: share one generator forward between the D and G phases (as the
       PyTorch DCGAN example does) instead of drawing fresh noise for G.
+    d_steps: discriminator phases per generator phase (WGAN's n_critic), each on
+      its own batch: the step's batch holds ``d_steps`` batches, one after the
+      other, and the G phase uses the last one's conditions and targets.
   """
   model: GanModel
   loss: AdversarialLoss = ADVERSARIAL_LOSSES["non_saturating"]
@@ -52,6 +55,7 @@ class StepSpec:
   g_regularizers: tuple[Regularizer, ...] = ()
   augment: Optional[Augment] = None
   reuse_fake: bool = False
+  d_steps: int = 1
 
 
 def generate_for_training(g_state: GeneratorState, params: Any,
@@ -177,10 +181,42 @@ def _all_finite(tree: Any) -> jax.Array:
   return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
+def _fake_then_discriminator_phase(spec, g_state, d_state, batch, d_step, key):
+  """Fakes for ``batch`` (G's statistics updated), then one D phase on them."""
+  condition = condition_of(batch, spec.model.condition)
+  noise = _noise(spec.model, stream(key, "noise"), batch["image"].shape[0])
+  fake, g_stats = generate_for_training(g_state, g_state.params, noise, condition,
+                                        stream(key, "generate"))
+  g_state = g_state.replace(batch_stats=g_stats)
+  d_state, metrics = discriminator_phase(spec, d_state, batch, fake, condition, d_step,
+                                         stream(key, "d_phase"))
+  return g_state, d_state, metrics
+
+
+def _discriminator_phases(spec, g_state, d_state, batch, key):
+  """``spec.d_steps`` D phases (a scan), each on its own part of ``batch``.
+
+  Returns the states, D's metrics averaged over the phases and the last part.
+  """
+  parts = jax.tree.map(lambda x: x.reshape((spec.d_steps, -1) + x.shape[1:]), batch)
+
+  def one(carry, inputs):
+    part, index = inputs
+    g, d, metrics = _fake_then_discriminator_phase(
+        spec, *carry, part, g_state.step * spec.d_steps + index,
+        jax.random.fold_in(stream(key, "d_steps"), index))
+    return (g, d), metrics
+
+  (g_state, d_state), metrics = jax.lax.scan(
+      one, (g_state, d_state), (parts, jnp.arange(spec.d_steps)))
+  return (g_state, d_state, jax.tree.map(jnp.mean, metrics),
+          jax.tree.map(lambda x: x[-1], parts))
+
+
 def train_step(g_state: GeneratorState, d_state: DiscriminatorState, batch: Batch,
                key: jax.Array, *, spec: StepSpec
                ) -> tuple[GeneratorState, DiscriminatorState, Metrics]:
-  """The discriminator phase, then the generator phase.
+  """The discriminator phase (``spec.d_steps`` times), then the generator phase.
 
   Args:
     g_state: generator state (its ``batch_stats`` are updated by both passes; its
@@ -188,6 +224,7 @@ def train_step(g_state: GeneratorState, d_state: DiscriminatorState, batch: Batc
     d_state: discriminator state.
     batch: ``image`` (B, H, W, C) in the model's pixel range; ``label`` (B,) for
       class-conditional models; ``input`` (B, H, W, C') for image-to-image ones.
+      With ``d_steps`` > 1, B is ``d_steps`` batches one after the other.
     key: this step's key, ``fold_in(run_key, step)``.
     spec: the model, loss and regularisers.
 
@@ -197,28 +234,31 @@ def train_step(g_state: GeneratorState, d_state: DiscriminatorState, batch: Batc
     parameter became NaN or infinite: the caller rolls back).
   """
   step = g_state.step
-  condition = condition_of(batch, spec.model.condition)
-  num = batch["image"].shape[0]
-
-  def generate(params):
-    return generate_for_training(g_state, params, _noise(spec.model, stream(key, "noise"),
-                                                          num),
-                                 condition, stream(key, "generate"))
-
-  if spec.reuse_fake:
-    fake, pullback, g_stats = jax.vjp(generate, g_state.params, has_aux=True)
+  if spec.d_steps > 1:
+    g_state, d_state, d_metrics, batch = _discriminator_phases(spec, g_state, d_state,
+                                                               batch, key)
+  elif spec.reuse_fake:
+    condition = condition_of(batch, spec.model.condition)
+    noise = _noise(spec.model, stream(key, "noise"), batch["image"].shape[0])
+    fake, pullback, g_stats = jax.vjp(
+        lambda params: generate_for_training(g_state, params, noise, condition,
+                                             stream(key, "generate")),
+        g_state.params, has_aux=True)
+    g_state = g_state.replace(batch_stats=g_stats)
+    d_state, d_metrics = discriminator_phase(spec, d_state, batch, fake, condition, step,
+                                             stream(key, "d_phase"))
   else:
-    fake, g_stats = generate(g_state.params)
-  g_state = g_state.replace(batch_stats=g_stats)
-  d_state, d_metrics = discriminator_phase(spec, d_state, batch, fake, condition, step,
-                                           stream(key, "d_phase"))
+    g_state, d_state, d_metrics = _fake_then_discriminator_phase(
+        spec, g_state, d_state, batch, step, key)
+  condition = condition_of(batch, spec.model.condition)
   if spec.reuse_fake:
     g_state, g_metrics = _generator_phase_from_pullback(
         spec, g_state, d_state, batch, fake, pullback, condition, step,
         stream(key, "g_phase"))
   else:
     g_state, g_metrics = generator_phase(
-        spec, g_state, d_state, batch, _noise(spec.model, stream(key, "g_noise"), num),
+        spec, g_state, d_state, batch,
+        _noise(spec.model, stream(key, "g_noise"), batch["image"].shape[0]),
         condition, step, stream(key, "g_phase"))
   metrics = {**d_metrics, **g_metrics}
   metrics["finite"] = (jnp.isfinite(metrics["d_loss"]) & jnp.isfinite(metrics["g_loss"])

@@ -39,6 +39,9 @@ def check_choices(config: ml_collections.ConfigDict) -> None:
     raise UserError(f"unknown loss.adversarial {config.loss.adversarial!r}; choose one "
                     f"of {sorted(losses.ADVERSARIAL_LOSSES)}")
   _regularizers(config.loss)
+  if config.train.d_steps > 1 and config.train.reuse_fake:
+    raise UserError("train.reuse_fake shares the generator pass of a single "
+                    "discriminator phase; it cannot be used with train.d_steps > 1")
   optimizer(config.optim.g)
   optimizer(config.optim.d)
 
@@ -73,11 +76,12 @@ def _regularizers(loss: ml_collections.ConfigDict):
 
 
 def step_spec(config: ml_collections.ConfigDict, model: GanModel) -> StepSpec:
-  """The train step's spec: ``model``, ``config.loss`` and ``config.train.reuse_fake``."""
+  """The train step's spec: ``model``, ``config.loss`` and ``config.train``'s
+  ``reuse_fake`` and ``d_steps``."""
   d_regularizers, g_regularizers = _regularizers(config.loss)
   return StepSpec(model, loss=losses.ADVERSARIAL_LOSSES[config.loss.adversarial],
                   d_regularizers=d_regularizers, g_regularizers=g_regularizers,
-                  reuse_fake=config.train.reuse_fake)
+                  reuse_fake=config.train.reuse_fake, d_steps=config.train.d_steps)
 
 
 def batch_spec(examples: dict[str, np.ndarray]) -> dict[str, dict]:

@@ -25,7 +25,8 @@ RESUME_INVARIANT_KEYS = ("seed", "model", "loss", "optim", "data.name", "data.sp
                          "data.pairs", "data.pair_seed", "data.mask_fraction",
                          "data.paired_direction", "data.image_size", "data.patch_size",
                          "data.patch_stride", "data.photo_scale", "train.batch_size",
-                         "train.reuse_fake", "ema.half_life_images", "ema.rampup")
+                         "train.reuse_fake", "train.d_steps", "ema.half_life_images",
+                         "ema.rampup")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -74,6 +75,7 @@ def default_config() -> ml_collections.ConfigDict:
       steps=18_000,            # 30 epochs of MNIST's 60,000 images at batch 100
       batch_size=100,          # global, over all devices
       reuse_fake=False,        # True: one G forward for both updates (faster)
+      d_steps=1,               # discriminator updates per generator update (n_critic)
       max_rollbacks=3,         # non-finite values: roll back at most this often
   ))
   # An exponential moving average of the generator's weights, used for samples,
@@ -125,7 +127,8 @@ def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.Con
 
 _POSITIVE = ("train.steps", "train.batch_size", "ckpt.every_steps", "ckpt.keep",
              "samples.every_steps", "samples.num", "log.every_steps", "eval.num_samples",
-             "eval.num_reference", "eval.batch_size", "loss.r1_every", "loss.r2_every")
+             "eval.num_reference", "eval.batch_size", "loss.r1_every", "loss.r2_every",
+             "train.d_steps")
 _NON_NEGATIVE = ("train.max_rollbacks", "eval.every_steps", "data.pair_seed",
                  "debug.nan_times")
 _NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "ema.half_life_images", "ema.rampup",

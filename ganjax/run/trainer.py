@@ -24,8 +24,8 @@ import tqdm
 from absl import logging
 
 from ganjax.data import examples as data_examples
-from ganjax.data.pipeline import (batch_indices, dataset_megabytes, gather_rows,
-                                  take_rows, to_model_batch)
+from ganjax.data.pipeline import (dataset_megabytes, gather_rows, step_indices, take_rows,
+                                  to_model_batch)
 from ganjax.evaluation import periodic
 from ganjax.gan import sampling
 from ganjax.gan.state import DiscriminatorState, GeneratorState
@@ -325,8 +325,8 @@ class Trainer:
     Indices into the device-resident examples, or (dataset in host memory) the
     rows themselves.
     """
-    indices = batch_indices(self.config.seed, step, self.config.train.batch_size,
-                            self.num_examples)
+    indices = step_indices(self.config.seed, step, self.config.train.batch_size,
+                           self.num_examples, self.config.train.d_steps)
     mine = indices[sharding.process_slice(len(indices))]
     if not self.examples_on_device:
       mine = take_rows(self.examples, mine)

@@ -68,3 +68,11 @@ def test_dataset_megabytes_counts_every_array():
   examples = {"image": np.zeros((1024, 32, 32, 1), np.uint8),
               "label": np.zeros(1024, np.int32)}
   assert pipeline.dataset_megabytes(examples) == pytest.approx(1 + 4 / 1024)
+
+
+def test_step_indices_hold_consecutive_batches_for_several_discriminator_steps():
+  from ganjax.data.pipeline import batch_indices, step_indices
+  assert np.array_equal(step_indices(3, 5, 8, 100), batch_indices(3, 5, 8, 100))
+  both = step_indices(3, 5, 8, 100, batches_per_step=2)
+  assert np.array_equal(both, np.concatenate([batch_indices(3, 10, 8, 100),
+                                              batch_indices(3, 11, 8, 100)]))

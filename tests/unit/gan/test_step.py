@@ -168,3 +168,17 @@ def test_losses_reward_the_right_side(name):
   fooled = loss.discriminator(jnp.full(4, -3.0), jnp.full(4, 3.0))
   assert confident < fooled
   assert loss.generator(jnp.full(4, 3.0)) < loss.generator(jnp.full(4, -3.0))
+
+
+def test_several_discriminator_steps_consume_one_batch_each():
+  model, g, d, batch = _setup()
+  spec = StepSpec(model, d_steps=2)
+  other = _batch("dcgan", seed=5)
+  two = {"image": jnp.concatenate([batch["image"], other["image"]])}
+  g2, d2, metrics = _run(spec, g, d, two)
+  assert int(d2.step) == 2 and int(g2.step) == 1
+  assert bool(metrics["finite"])
+  # The second D phase read the second batch: feeding the first one twice differs.
+  repeated = {"image": jnp.concatenate([batch["image"], batch["image"]])}
+  _, d_repeated, _ = _run(spec, g, d, repeated)
+  assert not _same(d2.params, d_repeated.params)
