@@ -89,7 +89,12 @@ class GeneratorState(NetworkState):
 
 
 class DiscriminatorState(NetworkState):
-  """The discriminator's state."""
+  """The discriminator's state.
+
+  ``augment_p`` is ADA's augmentation probability when augmentation adapts to
+  D (saved with the state, so a resumed run continues with its ``p``), else None.
+  """
+  augment_p: Any = None
 
 
 Batch = dict[str, jax.Array]
@@ -104,12 +109,14 @@ def condition_of(batch: Batch, condition: Condition) -> jax.Array | None:
 def create_train_states(model: GanModel, g_optimizer: optax.GradientTransformation,
                         d_optimizer: optax.GradientTransformation,
                         example_batch: Batch, key: jax.Array,
-                        ema: Optional[EmaSettings] = None
+                        ema: Optional[EmaSettings] = None,
+                        adaptive_augment: bool = False
                         ) -> tuple[GeneratorState, DiscriminatorState]:
   """Initialises both networks from ``key`` and shapes taken from ``example_batch``.
 
   With ``ema`` the generator also carries the average of its weights (starting
-  as a copy).
+  as a copy); with ``adaptive_augment`` the discriminator carries ADA's ``p``
+  (starting at 0).
 
   Only shapes and dtypes of ``example_batch`` matter, so it may be abstract
   (``jax.ShapeDtypeStruct``): this is how checkpoint restore targets are built
@@ -129,4 +136,7 @@ def create_train_states(model: GanModel, g_optimizer: optax.GradientTransformati
   g_state = state(GeneratorState, model.generator, g_vars, g_optimizer)
   if ema is not None:
     g_state = g_state.replace(ema=ema, ema_params=jax.tree.map(jnp.copy, g_state.params))
-  return g_state, state(DiscriminatorState, model.discriminator, d_vars, d_optimizer)
+  d_state = state(DiscriminatorState, model.discriminator, d_vars, d_optimizer)
+  if adaptive_augment:
+    d_state = d_state.replace(augment_p=jnp.zeros((), jnp.float32))
+  return g_state, d_state

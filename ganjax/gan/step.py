@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ganjax.gan import regularizers
+from ganjax.gan.augment import AdaSettings
 from ganjax.gan.losses import ADVERSARIAL_LOSSES, AdversarialLoss
 from ganjax.gan.regularizers import PhaseInputs, Regularizer
 from ganjax.gan.state import Batch, DiscriminatorState, GeneratorState, condition_of
@@ -28,8 +29,9 @@ from ganjax.gan.streams import stream
 from ganjax.models import GanModel
 
 Metrics = dict[str, jax.Array]
-#: ``(images, condition, key) -> (images, condition)``, differentiable in images.
-Augment = Callable[[jax.Array, Optional[jax.Array], jax.Array],
+#: ``(images, condition, key, strength) -> (images, condition)``, differentiable in
+#: the images; ``strength`` is the probability of each operation (ADA's p).
+Augment = Callable[[jax.Array, Optional[jax.Array], jax.Array, jax.Array],
                    tuple[jax.Array, Optional[jax.Array]]]
 
 
@@ -42,7 +44,9 @@ class StepSpec:
     loss: the adversarial objective (:data:`ganjax.gan.losses.ADVERSARIAL_LOSSES`).
     d_regularizers: extra terms of the discriminator's loss.
     g_regularizers: extra terms of the generator's loss (pix2pix's L1).
-    augment: applied to every image D sees (None: no augmentation).
+    augment: applied to every image D sees (None: no augmentation), with
+      strength 1, or D's adaptive ``augment_p`` when ``ada`` is set.
+    ada: how the D phase adapts ``augment_p`` (None: a fixed strength).
     reuse_fake: share one generator forward between the D and G phases (as the
       PyTorch DCGAN example does) instead of drawing fresh noise for G.
     d_steps: discriminator phases per generator phase (WGAN's n_critic), each on
@@ -54,6 +58,7 @@ class StepSpec:
   d_regularizers: tuple[Regularizer, ...] = ()
   g_regularizers: tuple[Regularizer, ...] = ()
   augment: Optional[Augment] = None
+  ada: Optional[AdaSettings] = None
   reuse_fake: bool = False
   d_steps: int = 1
 
@@ -73,7 +78,8 @@ def discriminate(spec: StepSpec, d_state: DiscriminatorState, params: Any,
                  ) -> tuple[jax.Array, Any]:
   """D in training mode on (augmented) ``images``: logits and updated collections."""
   if spec.augment is not None:
-    images, condition = spec.augment(images, condition, stream(key, "augment"))
+    strength = 1.0 if d_state.augment_p is None else d_state.augment_p
+    images, condition = spec.augment(images, condition, stream(key, "augment"), strength)
   logits, updates = d_state.apply_fn(d_state.variables(params), images, condition,
                                      train=True, rngs={"dropout": stream(key, "dropout")},
                                      mutable=["batch_stats"])
@@ -129,9 +135,12 @@ def discriminator_phase(spec: StepSpec, d_state: DiscriminatorState, batch: Batc
   (d_loss, (real_logits, fake_logits, stats, terms)), grads = jax.value_and_grad(
       loss_fn, has_aux=True)(d_state.params)
   d_state = d_state.apply_gradients(grads=grads, batch_stats=stats)
-  return d_state, {"d_loss": d_loss,
-                   "d_real": jnp.mean(spec.loss.score(real_logits)),
-                   "d_fake": jnp.mean(spec.loss.score(fake_logits)), **terms}
+  metrics = {"d_loss": d_loss, "d_real": jnp.mean(spec.loss.score(real_logits)),
+             "d_fake": jnp.mean(spec.loss.score(fake_logits)), **terms}
+  if spec.ada is not None:
+    d_state = d_state.replace(augment_p=spec.ada.update(d_state.augment_p, real_logits))
+    metrics["augment_p"] = d_state.augment_p
+  return d_state, metrics
 
 
 def _generator_loss(spec, d_state, fake, batch, condition, step, key):

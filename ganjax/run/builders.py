@@ -6,6 +6,7 @@ commands that open a trained run build from here, so both build the same thing.
 Mistakes in the config become one-sentence :class:`UserError` s.
 """
 
+import functools
 from typing import Any, Callable, Optional
 
 import jax
@@ -13,7 +14,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from ganjax.gan import losses, regularizers
+from ganjax.gan import augment, losses, regularizers
 from ganjax.gan.optimizers import build_optimizer
 from ganjax.gan.state import EmaSettings, create_train_states
 from ganjax.gan.step import StepSpec
@@ -39,6 +40,7 @@ def check_choices(config: ml_collections.ConfigDict) -> None:
     raise UserError(f"unknown loss.adversarial {config.loss.adversarial!r}; choose one "
                     f"of {sorted(losses.ADVERSARIAL_LOSSES)}")
   _regularizers(config.loss)
+  _augmentation(config.augment)
   if config.train.d_steps > 1 and config.train.reuse_fake:
     raise UserError("train.reuse_fake shares the generator pass of a single "
                     "discriminator phase; it cannot be used with train.d_steps > 1")
@@ -75,13 +77,33 @@ def _regularizers(loss: ml_collections.ConfigDict):
     raise UserError(f"bad loss config {dict(loss)}: {e}") from e
 
 
+def _augmentation(settings: ml_collections.ConfigDict
+                  ) -> tuple[Optional[Callable], Optional[augment.AdaSettings]]:
+  """``config.augment`` as the step's augmentation and ADA settings."""
+  try:
+    policy = augment.parse_policy(settings.policy)
+  except ValueError as e:
+    raise UserError(str(e)) from e
+  if not policy:
+    if settings.ada_target:
+      raise UserError("augment.ada_target adapts an augmentation: set augment.policy "
+                      "too, e.g. --config.augment.policy=translation,cutout,color")
+    return None, None
+  ada = (augment.AdaSettings(target=float(settings.ada_target),
+                             images_to_full=float(settings.ada_images))
+         if settings.ada_target else None)
+  return functools.partial(augment.augment, policy=policy), ada
+
+
 def step_spec(config: ml_collections.ConfigDict, model: GanModel) -> StepSpec:
-  """The train step's spec: ``model``, ``config.loss`` and ``config.train``'s
-  ``reuse_fake`` and ``d_steps``."""
+  """The train step's spec: ``model``, ``config.loss``, ``config.augment`` and
+  ``config.train``'s ``reuse_fake`` and ``d_steps``."""
   d_regularizers, g_regularizers = _regularizers(config.loss)
+  augmentation, ada = _augmentation(config.augment)
   return StepSpec(model, loss=losses.ADVERSARIAL_LOSSES[config.loss.adversarial],
                   d_regularizers=d_regularizers, g_regularizers=g_regularizers,
-                  reuse_fake=config.train.reuse_fake, d_steps=config.train.d_steps)
+                  augment=augmentation, ada=ada, reuse_fake=config.train.reuse_fake,
+                  d_steps=config.train.d_steps)
 
 
 def batch_spec(examples: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -106,17 +128,20 @@ def state_initializer(config: ml_collections.ConfigDict, model: GanModel,
   """A jittable ``() -> {g, d, rng}`` that initialises a run's state.
 
   Args:
-    config: the run's config (``seed``, ``optim``, ``ema``, ``train.batch_size``).
+    config: the run's config (``seed``, ``optim``, ``ema``, ``augment``,
+      ``train.batch_size``).
     model: the networks.
     spec: :func:`batch_spec` of the training examples.
   """
   example_batch = {k: np.zeros([1] + v["shape"], v["dtype"]) for k, v in spec.items()}
   g_tx, d_tx = optimizer(config.optim.g), optimizer(config.optim.d)
   ema, seed = ema_settings(config), config.seed
+  adaptive = _augmentation(config.augment)[1] is not None
 
   def init() -> dict[str, Any]:
     init_key, rng = jax.random.split(jax.random.PRNGKey(seed))
-    g, d = create_train_states(model, g_tx, d_tx, example_batch, init_key, ema=ema)
+    g, d = create_train_states(model, g_tx, d_tx, example_batch, init_key, ema=ema,
+                               adaptive_augment=adaptive)
     return {"g": g, "d": d, "rng": rng}
 
   return init

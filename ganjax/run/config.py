@@ -26,7 +26,7 @@ RESUME_INVARIANT_KEYS = ("seed", "model", "loss", "optim", "data.name", "data.sp
                          "data.paired_direction", "data.image_size", "data.patch_size",
                          "data.patch_stride", "data.photo_scale", "train.batch_size",
                          "train.reuse_fake", "train.d_steps", "ema.half_life_images",
-                         "ema.rampup")
+                         "ema.rampup", "augment")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -85,6 +85,12 @@ def default_config() -> ml_collections.ConfigDict:
       rampup=0.05,           # half-life at most rampup x images seen (0: no warm-up)
       for_inference=True,
   ))
+  # Differentiable augmentation of every image D sees (real and fake alike).
+  c.augment = ml_collections.ConfigDict(dict(
+      policy="",             # "" off; comma-separated: translation, cutout, color
+      ada_target=0.0,        # 0: DiffAugment (always on); e.g. 0.6: ADA adapts p
+      ada_images=500_000,    # images over which ADA's p can move from 0 to 1
+  ))
   c.ckpt = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True))
   c.samples = ml_collections.ConfigDict(dict(every_steps=500, num=64))
   c.log = ml_collections.ConfigDict(dict(every_steps=50))
@@ -132,6 +138,7 @@ _POSITIVE = ("train.steps", "train.batch_size", "ckpt.every_steps", "ckpt.keep",
 _NON_NEGATIVE = ("train.max_rollbacks", "eval.every_steps", "data.pair_seed",
                  "debug.nan_times")
 _NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "ema.half_life_images", "ema.rampup",
+                         "augment.ada_target", "augment.ada_images",
                          "loss.l1_weight", "loss.r1_weight",
                          "loss.r2_weight", "loss.gp_weight")
 _BOOLEANS = ("train.reuse_fake", "ckpt.async_save", "ema.for_inference")

@@ -16,7 +16,8 @@ from ganjax.utils.errors import UserError
 
 #: Version of what a checkpoint holds (the state tree and these fields).
 #: 1: generator and discriminator states, the run key; this metadata.
-#: 2: the generator state may also hold ``ema_params`` (config.ema). A schema-1
+#: 2: the generator state may also hold ``ema_params`` (config.ema) and the
+#:    discriminator state ADA's ``augment_p`` (config.augment). A schema-1
 #:    checkpoint is a schema-2 one without them: it reads unchanged.
 SCHEMA_VERSION = 2
 

@@ -143,7 +143,7 @@ def test_a_new_random_stream_changes_no_other():
   """An augmentation that draws from its own stream but returns the images unchanged
   leaves the step bit-identical: named streams do not reshuffle each other."""
   model, g, d, batch = _setup()
-  def identity_augment(images, condition, key):
+  def identity_augment(images, condition, key, strength):
     return images + 0.0 * jax.random.uniform(key, images.shape), condition
   plain = _run(StepSpec(model), g, d, batch, steps=2)
   augmented = _run(StepSpec(model, augment=identity_augment), g, d, batch, steps=2)
@@ -153,7 +153,7 @@ def test_a_new_random_stream_changes_no_other():
 def test_augmentation_applies_to_every_image_d_sees():
   model, g, d, batch = _setup()
   seen = []
-  def recording_augment(images, condition, key):
+  def recording_augment(images, condition, key, strength):
     seen.append(images.shape[0])
     return images, condition
   _run(StepSpec(model, augment=recording_augment), g, d, batch)
