@@ -6,16 +6,15 @@ noise and drives conditional BatchNorm in every layer; the discriminator takes
 ``"concat"`` feeds the label as extra input channels instead). Sample grids show
 one row per class. Adam 2e-4, b1 = 0.5 (DCGAN).
 
-Run (offline, on MNIST-format IDX files; the shared copy holds the 10,000 test
-digits, which the loader uses when there is no train split):
+Run (offline, on the complete MNIST as IDX files: 60,000 training digits):
   python -m ganjax.main --config experiments/mnist_cgan.py --workdir runs/mnist_cgan \
-      --config.data.idx_dir=../shared/data/mnist
+      --config.data.idx_dir=../shared/data/mnist_full
 
 Then:
   python -m ganjax.sample --workdir runs/mnist_cgan --label 7 --num 16 --out sevens.png
   python -m ganjax.sample --workdir runs/mnist_cgan --num 8 --out classes.png
-  python -m ganjax.label_accuracy --workdir runs/mnist_cgan \
-      --idx_dir ../shared/data/mnist
+  python -m ganjax.classifier --dataset mnist --idx_dir ../shared/data/mnist_full
+  python -m ganjax.label_accuracy --workdir runs/mnist_cgan
 """
 
 import ml_collections

@@ -3,6 +3,9 @@ tanh output, Adam 2e-4 with b1 = 0.5 for both networks.
 
 Run:
   python -m ganjax.main --config experiments/mnist_dcgan.py --workdir runs/mnist_dcgan
+Offline, on the complete MNIST as IDX files (60,000 training digits):
+  python -m ganjax.main --config experiments/mnist_dcgan.py --workdir runs/mnist_dcgan \
+      --config.data.idx_dir=../shared/data/mnist_full
 """
 
 import ml_collections
