@@ -34,7 +34,7 @@ def _untrained(name: str, image_shape, num_classes):
   import numpy as np
   import optax
 
-  from ganjax.gan.step import create_train_states
+  from ganjax.gan.state import create_train_states
   from ganjax.models import build_model
   model = build_model(name, image_shape, num_classes)
   batch = {"image": np.zeros((1, *image_shape), np.float32)}
