@@ -37,8 +37,8 @@ def moved_data_run(trained_run, tmp_path) -> Path:
   return workdir
 
 
-def _not_an_image(tmp: Path) -> Path:
-  path = tmp / "notes.txt"
+def _not_an_image(tmp: Path, name: str = "notes.txt") -> Path:
+  path = tmp / name
   path.write_text("not an image\n")
   return path
 
@@ -66,7 +66,7 @@ CASES = {
         ["--out", "would overwrite the config.json"]),
     "sample: --out is not a PNG": (
         "ganjax.sample", lambda run, tmp: ["--workdir", str(run), "--out",
-                                           str(_not_an_image(tmp))],
+                                           str(_not_an_image(tmp, "notes.png"))],
         ["--out", "is not a PNG image"]),
     "sample: grid too large (after restore)": (
         "ganjax.sample", lambda run, tmp: ["--workdir", str(run), "--out",

@@ -87,10 +87,152 @@ def class_rows(model: GanModel, key: jax.Array, num_classes: int, per_class: int
   the first ``per_class`` rows of ``model.sample_noise(key, ...)``.
   """
   noise = model.sample_noise(key, per_class) if model.noise_dim else None
+  return rows_per_class(noise, num_classes, per_class)
+
+
+def rows_per_class(noise: Optional[jax.Array], num_classes: int, per_class: int
+                   ) -> GridInputs:
+  """The same ``per_class`` latents in one row per class (the layout of :func:`class_rows`).
+
+  Args:
+    noise: (..., per_class, noise_dim) latents, or None (a generator without
+      noise). Leading axes are groups laid out one after another, each group a
+      block of one row per class: e.g. the frames of an animation, or the walks
+      of a strip.
+    num_classes: rows per group.
+    per_class: latents per row (columns).
+
+  Returns:
+    Inputs of ``groups * num_classes * per_class`` images, group by group, then
+    class by class; ``columns`` is ``per_class``.
+  """
+  groups = 1
   if noise is not None:
-    noise = jnp.tile(noise, (num_classes, 1))
-  labels = jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), per_class)
+    groups = math.prod(noise.shape[:-2])
+    noise = jnp.broadcast_to(noise[..., None, :, :],
+                             noise.shape[:-2] + (num_classes,) + noise.shape[-2:])
+    noise = noise.reshape(-1, noise.shape[-1])
+  labels = jnp.tile(jnp.repeat(jnp.arange(num_classes, dtype=jnp.int32), per_class),
+                    groups)
   return GridInputs(noise, labels, columns=per_class)
+
+
+#: Per-coordinate mean of each noise distribution of ``GanModel.sample_noise``
+#: (uniform in [-1, 1], standard normal).
+NOISE_MEANS = {"uniform": 0.0, "normal": 0.0}
+
+
+def noise_mean(model: GanModel) -> jax.Array:
+  """The mean latent of the model's noise distribution, (noise_dim,).
+
+  The point truncation pulls latents towards.
+  """
+  if model.noise_distribution not in NOISE_MEANS:
+    raise ValueError(f"unknown noise distribution {model.noise_distribution!r}")
+  return jnp.full((model.noise_dim,), NOISE_MEANS[model.noise_distribution])
+
+
+def truncate(noise: jax.Array, psi: float, mean: jax.Array) -> jax.Array:
+  """The truncation trick: ``mean + psi * (noise - mean)``.
+
+  Latents near the mean make the generator's most typical images: ``psi < 1``
+  trades variety for fidelity, ``psi = 1`` leaves the noise as it is.
+
+  Args:
+    noise: (..., noise_dim) latents.
+    psi: in (0, 1].
+    mean: the mean latent, broadcastable to ``noise`` (:func:`noise_mean`).
+
+  Raises:
+    ValueError: ``psi`` outside (0, 1].
+  """
+  if not 0.0 < psi <= 1.0:
+    raise ValueError(f"truncation psi must be in (0, 1], not {psi}")
+  return mean + psi * (noise - mean)
+
+
+def interpolate_latents(start: jax.Array, end: jax.Array, num: int, spherical: bool
+                        ) -> jax.Array:
+  """``num`` latents from ``start`` to ``end`` (both included), evenly spaced.
+
+  Linear interpolation keeps uniform latents inside the cube [-1, 1]^d (it is
+  convex). For normal latents a straight line cuts through the middle of the
+  distribution (the midpoint of two independent latents has about 1/sqrt(2) of
+  their norm, where the generator never saw noise), so ``spherical`` moves the
+  direction along the great circle at a constant angular speed and changes the
+  norm linearly: every latent's norm lies between the endpoints'.
+
+  Args:
+    start, end: (..., noise_dim) latents of the same shape.
+    num: latents per path, at least 2.
+    spherical: slerp (normal noise) instead of a straight line (uniform noise).
+
+  Returns:
+    (..., num, noise_dim): ``[..., 0, :]`` is ``start``, ``[..., -1, :]`` is ``end``.
+  """
+  if num < 2:
+    raise ValueError(f"an interpolation needs at least 2 latents, not {num}")
+  t = jnp.linspace(0.0, 1.0, num)[:, None]
+  start, end = start[..., None, :], end[..., None, :]
+  if not spherical:
+    return start + t * (end - start)
+  tiny = jnp.finfo(jnp.result_type(start, jnp.float32)).tiny
+  start_norm = jnp.linalg.norm(start, axis=-1, keepdims=True)
+  end_norm = jnp.linalg.norm(end, axis=-1, keepdims=True)
+  u0, u1 = start / jnp.maximum(start_norm, tiny), end / jnp.maximum(end_norm, tiny)
+  omega = jnp.arccos(jnp.clip(jnp.sum(u0 * u1, axis=-1, keepdims=True), -1.0, 1.0))
+  sin_omega = jnp.sin(omega)
+  parallel = sin_omega < 1e-6  # Same direction (or opposite): the straight line.
+  safe_sin = jnp.where(parallel, 1.0, sin_omega)
+  w0 = jnp.where(parallel, 1.0 - t, jnp.sin((1.0 - t) * omega) / safe_sin)
+  w1 = jnp.where(parallel, t, jnp.sin(t * omega) / safe_sin)
+  direction = w0 * u0 + w1 * u1
+  direction = direction / jnp.maximum(
+      jnp.linalg.norm(direction, axis=-1, keepdims=True), tiny)
+  return direction * ((1.0 - t) * start_norm + t * end_norm)
+
+
+def keyframe_path(keyframes: jax.Array, steps: int, spherical: bool, loop: bool
+                  ) -> jax.Array:
+  """Latents along paths through keyframes, ``steps`` per segment.
+
+  Each segment starts at its keyframe and stops one step short of the next; a
+  ``loop`` returns from the last keyframe to the first (``K * steps`` latents,
+  for an animation that repeats without a jump), otherwise the path ends on the
+  last keyframe (``(K - 1) * steps + 1`` latents).
+
+  Args:
+    keyframes: (..., K, noise_dim), K >= 2.
+    steps: latents per segment, at least 1.
+    spherical: as in :func:`interpolate_latents`.
+    loop: whether to return to the first keyframe.
+
+  Returns:
+    (..., latents, noise_dim).
+  """
+  starts = keyframes if loop else keyframes[..., :-1, :]
+  ends = jnp.roll(keyframes, -1, axis=-2) if loop else keyframes[..., 1:, :]
+  segments = interpolate_latents(starts, ends, steps + 1, spherical)[..., :-1, :]
+  path = segments.reshape(segments.shape[:-3] + (-1, keyframes.shape[-1]))
+  if not loop:
+    path = jnp.concatenate([path, keyframes[..., -1:, :]], axis=-2)
+  return path
+
+
+def latent_walks(model: GanModel, key: jax.Array, walks: int, keyframes: int,
+                 steps: int, loop: bool) -> jax.Array:
+  """``walks`` random walks through ``keyframes`` latents drawn from ``key``.
+
+  Slerp for normal noise, straight lines for uniform noise (see
+  :func:`interpolate_latents`); the keyframes are
+  ``model.sample_noise(key, walks * keyframes)``, walk by walk.
+
+  Returns:
+    (walks, latents, noise_dim), the latents as :func:`keyframe_path` lays them.
+  """
+  points = model.sample_noise(key, walks * keyframes).reshape(
+      walks, keyframes, model.noise_dim)
+  return keyframe_path(points, steps, model.noise_distribution == "normal", loop)
 
 
 def _translation_grid(model: GanModel, seed: int, pairs: int,

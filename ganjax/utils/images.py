@@ -1,9 +1,9 @@
-"""The one image-grid writer: arrays of images -> a PNG grid."""
+"""The one image-grid writer: arrays of images -> a PNG grid, or an animated GIF of grids."""
 
 import math
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 from PIL import Image
@@ -30,13 +30,16 @@ def grid_shape(num: int, image_shape: tuple[int, ...], columns: Optional[int] = 
           (columns * (width + padding) + padding) * scale)
 
 
-def check_size(shape: tuple[int, int], what: str) -> None:
-  """Raises UserError for an image larger than :data:`MAX_PIXELS`."""
+def check_size(shape: tuple[int, int], what: str, frames: int = 1) -> None:
+  """Raises UserError for an image (all ``frames`` of an animation together)
+  larger than :data:`MAX_PIXELS`."""
   height, width = shape
-  if height * width > MAX_PIXELS:
-    raise UserError(f"{what} would make a {width}x{height} image "
-                    f"({height * width / 1e6:.0f} megapixels, at most "
-                    f"{MAX_PIXELS / 1e6:.0f}); ask for fewer or smaller images")
+  pixels = frames * height * width
+  if pixels > MAX_PIXELS:
+    image = (f"a {width}x{height} image" if frames == 1
+             else f"an animation of {frames} frames of {width}x{height}")
+    raise UserError(f"{what} would make {image} ({pixels / 1e6:.0f} megapixels, at "
+                    f"most {MAX_PIXELS / 1e6:.0f}); ask for fewer or smaller images")
 
 
 def to_uint8(images: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
@@ -81,13 +84,45 @@ def save_png(path: os.PathLike, image: np.ndarray, scale: int = 1) -> None:
       directory in the way...); the temporary file (and any directory made for
       it) is removed, an existing file at ``path`` is left as it was.
   """
+  _write_image(path, [_to_pil(image, scale)], format="PNG")
+
+
+def save_gif(path: os.PathLike, frames: Sequence[np.ndarray], duration_ms: int,
+             scale: int = 1) -> None:
+  """Writes uint8 (H, W, C) frames as an animated GIF that loops, atomically.
+
+  Gray frames keep all 256 levels; colour frames are reduced to a 256-colour
+  palette each (GIF's limit). Identical consecutive frames are stored once, with
+  their durations added (Pillow's encoder merges them), so the animation plays
+  as written.
+
+  Args:
+    path: destination file; its directory is created.
+    frames: at least one uint8 image, all of the same shape.
+    duration_ms: display time of each frame.
+    scale: integer nearest-neighbour enlargement.
+
+  Raises:
+    ImageWriteError: as :func:`save_png`; no file is left.
+  """
+  _write_image(path, [_to_pil(frame, scale) for frame in frames], format="GIF",
+               duration=duration_ms, loop=0)
+
+
+def _to_pil(image: np.ndarray, scale: int) -> Image.Image:
   if scale > 1:
     image = image.repeat(scale, axis=0).repeat(scale, axis=1)
-  pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+  return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+
+
+def _write_image(path: os.PathLike, pils: list[Image.Image], **options) -> None:
+  """Saves one image, or several as the frames of an animation, through the
+  atomic write path."""
+  extra = {"save_all": True, "append_images": pils[1:]} if len(pils) > 1 else {}
 
   def write(tmp: Path) -> None:
     with open(tmp, "wb") as file:  # Our handle: a failing flush on close is caught too.
-      pil.save(file, format="PNG")
+      pils[0].save(file, **options, **extra)
 
   paths.write_atomically(Path(path), write, ImageWriteError)
 
@@ -98,3 +133,12 @@ def save_grid(path: os.PathLike, images: np.ndarray, pixel_range: tuple[float, f
   grid = make_grid(to_uint8(images, pixel_range), columns)
   save_png(path, grid, scale)
   return grid
+
+
+def save_grid_animation(path: os.PathLike, frames: np.ndarray,
+                        pixel_range: tuple[float, float], columns: Optional[int] = None,
+                        scale: int = 2, duration_ms: int = 100) -> None:
+  """Writes ``frames`` (F, N, H, W, C) floats in ``pixel_range`` as an animated
+  GIF whose frame ``f`` is the grid of ``frames[f]`` (as :func:`save_grid` lays it)."""
+  save_gif(path, [make_grid(to_uint8(images, pixel_range), columns) for images in frames],
+           duration_ms, scale)

@@ -14,7 +14,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from ganjax.utils.errors import UserError
 
@@ -76,24 +76,39 @@ def check_writable_dir(directory: PathLike, what: str) -> Path:
   return directory
 
 
-def _looks_like_png(path: Path) -> bool:
+#: The image formats commands write, by file suffix: (name, leading bytes).
+IMAGE_FORMATS = {".png": ("PNG", (b"\x89PNG\r\n\x1a\n",)),
+                 ".gif": ("GIF", (b"GIF87a", b"GIF89a"))}
+
+
+def _looks_like(path: Path, suffix: str) -> bool:
   try:
     with open(path, "rb") as file:
-      return file.read(8) == b"\x89PNG\r\n\x1a\n"
+      return file.read(8).startswith(IMAGE_FORMATS[suffix][1])
   except OSError:
     return False
 
 
 def check_output_file(path: PathLike, flag: str, png: bool = False,
-                      protected: Iterable[PathLike] = ()) -> Path:
+                      protected: Iterable[PathLike] = (),
+                      formats: Sequence[str] = ()) -> Path:
   """Checks that ``path`` can be written as a new version of a regular file.
 
   Refused: a directory (or a path ending in a separator), an existing file that
   is not a regular file (``/dev/null`` would be replaced by the rename), a path
   through a file, an unwritable directory, a file of a ganjax run (its
   ``config.json``, checkpoints...), with ``png`` an existing file that is not a
-  PNG image (a typo must not destroy it), and any path in ``protected`` (the
-  command's own inputs).
+  PNG image (a typo must not destroy it), with ``formats`` a name that does not
+  end in one of them or an existing file that is not an image of the format its
+  suffix names, and any path in ``protected`` (the command's own inputs).
+
+  Args:
+    path: the file to write.
+    flag: names the file in messages.
+    png: the command writes a PNG image, whatever the suffix.
+    protected: files the command reads.
+    formats: suffixes of :data:`IMAGE_FORMATS` (e.g. ``(".png", ".gif")``): the
+      command writes the format the suffix names (any case).
 
   Returns:
     The absolute path; nothing is created.
@@ -102,6 +117,10 @@ def check_output_file(path: PathLike, flag: str, png: bool = False,
   target = Path(text).expanduser().absolute()
   if text.endswith(os.sep) or target.is_dir() or Path(text).name in ("", ".", ".."):
     raise UserError(f"{flag} {text} is a directory; name the file to write")
+  suffix = ".png" if png else target.suffix.lower()
+  if formats and suffix not in formats:
+    raise UserError(f"{flag} {text} must end with {' or '.join(formats)} (the image "
+                    "format to write)")
   if os.path.lexists(target) and not (target.is_file()):
     raise UserError(f"{flag} {text} exists and is not a regular file")
   inside_run = _run_file(target)
@@ -112,9 +131,10 @@ def check_output_file(path: PathLike, flag: str, png: bool = False,
         os.path.samefile(other, target):
       raise UserError(f"{flag} {text} is also an input of this command; "
                       "name another file")
-  if png and target.exists() and target.stat().st_size and not _looks_like_png(target):
-    raise UserError(f"{flag} {text} exists and is not a PNG image; refusing to "
-                    "overwrite it")
+  if (png or formats) and target.exists() and target.stat().st_size and \
+      not _looks_like(target, suffix):
+    raise UserError(f"{flag} {text} exists and is not a {IMAGE_FORMATS[suffix][0]} "
+                    "image; refusing to overwrite it")
   check_writable_dir(target.parent, f"{flag} {text}")
   return target
 
