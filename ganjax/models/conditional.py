@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from ganjax.models.base import (Condition, GanModel, check_choice, check_divisible,
                                 parse_dtype)
 from ganjax.models.layers import (ConditionalBatchNorm, batch_norm, dcgan_downsample,
-                                  dcgan_geometry, dcgan_upsample)
+                                  dcgan_geometry, dcgan_upsample, spectral_normalization)
 
 G_CONDITIONINGS = ("cbn", "concat")
 D_CONDITIONINGS = ("projection", "concat")
@@ -75,10 +75,12 @@ class ConditionalDiscriminator(nn.Module):
   base_features: int = 64
   embed_dim: int = 32
   conditioning: str = "projection"
+  spectral_norm: bool = False
   dtype: Any = None
 
   @nn.compact
   def __call__(self, images: jax.Array, labels: jax.Array, *, train: bool) -> jax.Array:
+    wrap = spectral_normalization(self.spectral_norm, train=train)
     x = images
     if self.conditioning == "concat":
       embedding = nn.Embed(self.num_classes, self.embed_dim, name="label_embedding")(labels)
@@ -88,11 +90,12 @@ class ConditionalDiscriminator(nn.Module):
     features = dcgan_downsample(x, image_size=self.image_size,
                                 base_features=self.base_features,
                                 norm=lambda x: batch_norm(train, dtype=self.dtype)(x),
-                                biases_before_norm=True, dtype=self.dtype)
-    logits = nn.Dense(1, dtype=self.dtype)(features)[:, 0].astype(jnp.float32)
+                                biases_before_norm=True, dtype=self.dtype, wrap=wrap)
+    logits = wrap(nn.Dense(1, dtype=self.dtype))(features)[:, 0].astype(jnp.float32)
     if self.conditioning == "projection":
-      embedding = nn.Embed(self.num_classes, features.shape[-1],
-                           name="projection")(labels)
+      # The projection is a per-class linear layer: normalised like one (SNGAN).
+      embedding = wrap(nn.Embed(self.num_classes, features.shape[-1],
+                                name="projection"))(labels)
       logits = logits + jnp.sum(embedding.astype(jnp.float32)
                                 * features.astype(jnp.float32), axis=-1)
     return logits
@@ -101,8 +104,13 @@ class ConditionalDiscriminator(nn.Module):
 def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
           noise_dim: int = 100, g_features: int = 64, d_features: int = 64,
           embed_dim: int = 32, g_conditioning: str = "cbn",
-          d_conditioning: str = "projection", dtype: str = "float32") -> GanModel:
-  """The class-conditional DCGAN for labelled square images of an even side."""
+          d_conditioning: str = "projection", spectral_norm: bool = False,
+          dtype: str = "float32") -> GanModel:
+  """The class-conditional DCGAN for labelled square images of an even side.
+
+  ``spectral_norm`` spectrally normalises D's convolutions, logit layer and
+  projection embedding; D keeps its BatchNorm.
+  """
   if not num_classes:
     raise ValueError("model 'cgan' is class-conditional but the data has no labels; "
                      "use labelled data (e.g. MNIST IDX files with their labels file) "
@@ -117,6 +125,7 @@ def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
           dtype=parse_dtype(dtype)),
       discriminator=ConditionalDiscriminator(
           num_classes=num_classes, image_size=image_shape[0], base_features=d_features,
-          embed_dim=embed_dim, conditioning=d_conditioning, dtype=parse_dtype(dtype)),
+          embed_dim=embed_dim, conditioning=d_conditioning, spectral_norm=spectral_norm,
+          dtype=parse_dtype(dtype)),
       noise_dim=noise_dim, noise_distribution="normal", output_activation="tanh",
       condition=Condition.LABEL, discriminator_batch_norm=True)

@@ -2,6 +2,8 @@
 
 * :func:`batch_norm`: the one BatchNorm factory every family uses.
 * :class:`ConditionalBatchNorm`: BatchNorm with a per-class scale and shift.
+* :func:`spectral_normalization`: the one factory that wraps a discriminator's
+  weighted layers in spectral normalisation (or leaves them as they are).
 * :func:`dcgan_geometry`, :func:`dcgan_upsample` and :func:`dcgan_downsample`:
   the DCGAN stride-2 stages, shared by the unconditional and the class-conditional
   DCGAN, which differ only in their normalisation and in how a label gets in.
@@ -14,6 +16,8 @@ parameter tree stays flat, with the paths its checkpoints store (pinned in
 """
 
 from typing import Any, Callable, Optional
+
+import functools
 
 import flax.linen as nn
 import jax
@@ -28,6 +32,41 @@ KERAS_EPSILON = 1e-3
 
 #: Features -> normalised features, in the caller's train/eval mode.
 Norm = Callable[[jax.Array], jax.Array]
+#: A layer -> the function that applies it (the layer itself, or the layer with
+#: spectrally normalised weights).
+Wrap = Callable[[nn.Module], Callable[..., jax.Array]]
+
+
+def _unwrapped(layer: nn.Module) -> nn.Module:
+  return layer
+
+
+def spectral_normalization(enabled: bool, *, train: bool) -> Wrap:
+  """How a discriminator applies its weighted layers: ``wrap(Conv(...))(x)``.
+
+  Spectral normalisation (Miyato et al., 2018) divides each weight, reshaped to
+  a (fan-in, features) matrix, by an estimate of its largest singular value, so
+  every layer is 1-Lipschitz and D's gradients stay bounded. The estimate comes
+  from one power iteration per call, whose vector ``u`` (and the last ``sigma``)
+  live in the ``batch_stats`` collection under ``SpectralNorm_<n>``; they are
+  updated only when ``train`` is True (the step applies D with
+  ``mutable=["batch_stats"]``), so evaluation is deterministic. The wrapped
+  layer's parameters keep their names and shapes: a model's ``params`` tree is
+  the same with and without spectral normalisation. Biases are left alone.
+
+  Args:
+    enabled: wrap layers; False returns every layer unchanged, so models built
+      without it have exactly the variables and outputs they had before.
+    train: update the power-iteration state in this call.
+  """
+  if not enabled:
+    return _unwrapped
+
+  def wrap(layer: nn.Module) -> Callable[..., jax.Array]:
+    # Created inside the caller's compact method, so it belongs to the caller.
+    return functools.partial(nn.SpectralNorm(layer), update_stats=train)
+
+  return wrap
 
 
 def batch_norm(train: bool, *, momentum: float = 0.9, epsilon: float = FLAX_EPSILON,
@@ -130,7 +169,8 @@ def dcgan_upsample(x: jax.Array, *, stages: int, channels: int, norm: Norm,
 
 
 def dcgan_downsample(x: jax.Array, *, image_size: int, base_features: int,
-                     norm: Norm, biases_before_norm: bool, dtype: Any) -> jax.Array:
+                     norm: Norm, biases_before_norm: bool, dtype: Any,
+                     wrap: Wrap = _unwrapped) -> jax.Array:
   """The DCGAN discriminator's stages: images (B, size, size, C) -> features (B, n).
 
   ``num_doublings(image_size)`` 5x5 stride-2 convolutions doubling the features
@@ -145,10 +185,11 @@ def dcgan_downsample(x: jax.Array, *, image_size: int, base_features: int,
     biases_before_norm: give the normalised convolutions biases too (the first
       always has one).
     dtype: compute dtype.
+    wrap: how each convolution is applied (:func:`spectral_normalization`).
   """
   for i in range(num_doublings(image_size)):
-    x = Conv(base_features * 2**i, 5, strides=2, use_bias=biases_before_norm or i == 0,
-             dtype=dtype)(x)
+    x = wrap(Conv(base_features * 2**i, 5, strides=2,
+                  use_bias=biases_before_norm or i == 0, dtype=dtype))(x)
     if i > 0:
       x = norm(x)
     x = nn.leaky_relu(x, 0.2)

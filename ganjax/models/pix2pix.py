@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from ganjax.models.base import Condition, GanModel, parse_dtype
-from ganjax.models.layers import batch_norm
+from ganjax.models.layers import batch_norm, spectral_normalization
 from ganjax.nn import Conv, ConvTranspose
 
 #: Features are capped at this multiple of the base width, as in the paper.
@@ -117,21 +117,25 @@ class PatchDiscriminator(nn.Module):
 
   layers: int = 3
   base_features: int = 64
+  spectral_norm: bool = False
   dtype: Any = None
 
   @nn.compact
   def __call__(self, images: jax.Array, inputs: jax.Array, *, train: bool) -> jax.Array:
     if inputs is None:
       raise ValueError("the PatchGAN discriminator needs input images (paired data)")
+    wrap = spectral_normalization(self.spectral_norm, train=train)
     x = jnp.concatenate([inputs.astype(images.dtype), images], axis=-1)
     for level in range(self.layers):
-      x = Conv(_features(self.base_features, level), 4, strides=2, dtype=self.dtype)(x)
+      x = wrap(Conv(_features(self.base_features, level), 4, strides=2,
+                    dtype=self.dtype))(x)
       if level > 0:
         x = batch_norm(train, dtype=self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
-    x = Conv(_features(self.base_features, self.layers), 4, strides=1, dtype=self.dtype)(x)
+    x = wrap(Conv(_features(self.base_features, self.layers), 4, strides=1,
+                  dtype=self.dtype))(x)
     x = nn.leaky_relu(batch_norm(train, dtype=self.dtype)(x), 0.2)
-    x = Conv(1, 4, strides=1, dtype=self.dtype)(x)
+    x = wrap(Conv(1, 4, strides=1, dtype=self.dtype))(x)
     return x[..., 0].astype(jnp.float32)
 
 
@@ -143,11 +147,12 @@ def size_multiple(generator: nn.Module) -> int:
 def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
           g_features: int = 64, d_features: int = 64, dropout_rate: float = 0.5,
           dropout_layers: int = 3, max_depth: int = 8, d_layers: int = 3,
-          dtype: str = "float32") -> GanModel:
+          spectral_norm: bool = False, dtype: str = "float32") -> GanModel:
   """pix2pix's U-Net and PatchGAN for targets of ``image_shape``.
 
   The input's channels are whatever the data's ``input`` images have (the first
-  layers adapt when the networks are initialised).
+  layers adapt when the networks are initialised). ``spectral_norm``
+  spectrally normalises the PatchGAN's convolutions; it keeps its BatchNorm.
   """
   del num_classes  # Conditioned on images, not labels.
   if max_depth < 1 or d_layers < 1:
@@ -159,7 +164,8 @@ def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
           dropout_rate=dropout_rate, dropout_layers=dropout_layers,
           dtype=parse_dtype(dtype)),
       discriminator=PatchDiscriminator(
-          layers=min(d_layers, depth), base_features=d_features, dtype=parse_dtype(dtype)),
+          layers=min(d_layers, depth), base_features=d_features,
+          spectral_norm=spectral_norm, dtype=parse_dtype(dtype)),
       noise_dim=0, output_activation="tanh", condition=Condition.IMAGE,
       # The PatchGAN normalises every layer but the first and the logit layer.
       discriminator_batch_norm=True)

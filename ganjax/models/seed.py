@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from ganjax.models.base import Condition, GanModel, check_divisible, parse_dtype
-from ganjax.models.layers import KERAS_EPSILON, batch_norm
+from ganjax.models.layers import KERAS_EPSILON, batch_norm, spectral_normalization
 from ganjax.nn import Conv, UpsampleConv
 
 
@@ -61,25 +61,32 @@ class SeedDiscriminator(nn.Module):
 
   base_features: int = 64
   dropout_rate: float = 0.4
+  spectral_norm: bool = False
   dtype: Any = None
 
   @nn.compact
   def __call__(self, images: jax.Array, condition: Optional[jax.Array] = None,
                *, train: bool) -> jax.Array:
     del condition
+    wrap = spectral_normalization(self.spectral_norm, train=train)
     x = images
     for i, stride in enumerate((2, 2, 2, 1)):
-      x = Conv(self.base_features * 2**i, 5, strides=stride, dtype=self.dtype)(x)
+      x = wrap(Conv(self.base_features * 2**i, 5, strides=stride, dtype=self.dtype))(x)
       x = nn.leaky_relu(x, 0.2)
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = x.reshape((x.shape[0], -1))
-    return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+    return wrap(nn.Dense(1, dtype=self.dtype))(x)[:, 0].astype(jnp.float32)
 
 
 def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
           noise_dim: int = 100, dropout_rate: float = 0.4, g_features: int = 256,
-          d_features: int = 64, dtype: str = "float32") -> GanModel:
-  """The seed's Keras DCGAN for images whose side is divisible by 4."""
+          d_features: int = 64, spectral_norm: bool = False,
+          dtype: str = "float32") -> GanModel:
+  """The seed's Keras DCGAN for images whose side is divisible by 4.
+
+  ``spectral_norm`` spectrally normalises D's convolutions and logit layer
+  (:func:`ganjax.models.layers.spectral_normalization`).
+  """
   del num_classes  # Unconditional.
   check_divisible(image_shape, 4, "seed")
   return GanModel(
@@ -87,6 +94,7 @@ def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
           image_size=image_shape[0], base_features=g_features,
           channels=image_shape[2], dropout_rate=dropout_rate, dtype=parse_dtype(dtype)),
       discriminator=SeedDiscriminator(
-          base_features=d_features, dropout_rate=dropout_rate, dtype=parse_dtype(dtype)),
+          base_features=d_features, dropout_rate=dropout_rate,
+          spectral_norm=spectral_norm, dtype=parse_dtype(dtype)),
       noise_dim=noise_dim, noise_distribution="uniform", output_activation="sigmoid",
       condition=Condition.NONE, discriminator_batch_norm=False)

@@ -218,10 +218,13 @@ GOLDEN = {
 }
 
 
-def _trees(case):
-  """Variable paths and shapes of G and D, from abstract initialisation."""
+def _trees(case, **extra_options):
+  """Variable paths and shapes of G and D, from abstract initialisation.
+
+  ``extra_options`` are added to (or override) the case's model options.
+  """
   name, shape, num_classes, options = CASES[case]
-  model = build_model(name, shape, num_classes, **options)
+  model = build_model(name, shape, num_classes, **{**options, **extra_options})
   batch = 2
   condition = {
       Condition.NONE: None,
