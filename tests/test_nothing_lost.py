@@ -14,11 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import (SYNTHETIC_EXAMPLES, assert_user_error, run_command, start_trainer,
                       synthetic_digits, train_args, tree_digest, wait_for,
                       write_mnist_files)
+
 from ganjax.run.checkpoints import mismatching_leaves, read_arrays
+
 
 def _steps(workdir: Path) -> list[int]:
   return sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()
@@ -158,7 +159,7 @@ def test_incompatible_checkpoint_is_refused_not_moved(tmp_path, synthetic_mnist,
 
   # A checkpoint from a newer ganjax (a higher schema version) is refused too.
   meta = workdir / "checkpoints" / "12" / "meta" / "metadata"
-  meta.write_text(meta.read_text().replace('"schema": 1', '"schema": 99'))
+  meta.write_text(json.dumps({**json.loads(meta.read_text()), "schema": 99}))
   _assert_refused_untouched(workdir, args, ganjax_env, "written by a newer ganjax",
                             "schema 99")
 
