@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import idx_bytes, write_idx
-from ganjax.data import DataError, ImageDataset, dataset_fingerprint, load_dataset, read_idx
-from ganjax.data import sources
+
+from ganjax.data import (DataError, ImageDataset, dataset_fingerprint, load_dataset,
+                         read_idx, sources)
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 

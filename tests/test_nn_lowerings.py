@@ -12,15 +12,8 @@ import numpy as np
 import pytest
 from jax import lax
 
-from ganjax.nn import (
-  LOWERINGS,
-  Conv,
-  ConvTranspose,
-  UpsampleConv,
-  choose_lowering,
-  conv_transpose2d,
-  upsample_conv2d,
-)
+from ganjax.nn import (LOWERINGS, Conv, ConvTranspose, UpsampleConv, choose_lowering,
+                       conv_transpose2d, upsample_conv2d)
 
 BATCH, IN_FEATURES, FEATURES = 2, 3, 4
 # Phase lowerings also have internal variants: (inner conv lowering, fuse phases).

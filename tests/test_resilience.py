@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, STEPS_12, run_command, start_trainer, train_args, wait_for
 
-from conftest import STEPS_12, REPO, run_command, start_trainer, train_args, wait_for
 from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
 

@@ -10,8 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import REPO, run_command
+
 from ganjax.run.checkpoints import read_arrays
 
 # The DCGAN-paper model, tiny: quick to compile for 8 devices.
@@ -129,9 +129,10 @@ def test_batch_must_divide_over_devices(tmp_path, synthetic_mnist, ganjax_env):
 
 @pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_state():
-  from ganjax.models import build_model
   from ganjax.gan.optimizers import build_optimizer
-  from ganjax.gan.step import StepSpec, create_train_states, train_step
+  from ganjax.gan.state import create_train_states
+  from ganjax.gan.step import StepSpec, train_step
+  from ganjax.models import build_model
   model = build_model("dcgan", (28, 28, 1), None, noise_dim=8, g_features=4,
                       d_features=4, dtype="bfloat16")
   batch = {"image": jnp.zeros((4, 28, 28, 1))}

@@ -9,9 +9,9 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import run_command, train_args
 from PIL import Image
 
-from conftest import run_command, train_args
 from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
 

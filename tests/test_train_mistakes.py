@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, assert_user_error, run_command, train_args, tree_digest
 
 
