@@ -1,6 +1,6 @@
 """File checks and atomic writes (ganjax.utils.paths): a failed write leaves no
 trace and never a half-written file. The output and run-directory checks are
-tested with the commands (tests/test_command_mistakes.py)."""
+tested with the commands (tests/e2e/test_command_mistakes.py)."""
 
 import json
 

@@ -1,6 +1,6 @@
 """Evaluation end to end on real MNIST digits: classifier, scores, eval command, periodic.
 
-The statistics themselves are tested against SciPy in test_eval_stats.py; these
+The statistics themselves are tested against SciPy in tests/unit/evaluation/test_stats.py; these
 tests check that the whole chain (classifier -> features -> statistics -> scores)
 tells real digits from real digits (no difference) and from noise or an
 untrained generator (a large one), and that the commands record the protocol.
