@@ -1,5 +1,5 @@
 """The modern toolbox switched on together trains and resumes bit-exactly after
-SIGKILL: EMA generator, lazy R1, WGAN-GP, several critic steps, ADA."""
+SIGKILL: EMA generator, lazy R1, WGAN-GP, several critic steps, ADA, spectral norm."""
 
 import signal
 
@@ -14,7 +14,8 @@ TOOLBOX = ["--config.model.g_features=4", "--config.model.d_features=4",
            "--config.ema.half_life_images=200", "--config.loss.r1_weight=1.0",
            "--config.loss.r1_every=2", "--config.loss.gp_weight=1.0",
            "--config.train.d_steps=2", "--config.augment.policy=translation,cutout,color",
-           "--config.augment.ada_target=0.6", "--config.augment.ada_images=2000"]
+           "--config.augment.ada_target=0.6", "--config.augment.ada_images=2000",
+           "--config.model.spectral_norm=True"]
 
 
 def _args(workdir, data):
@@ -31,6 +32,7 @@ def test_toolbox_run_resumes_bit_exactly_after_sigkill(tmp_path, synthetic_mnist
   stored = read_arrays(reference / "checkpoints" / "8")
   assert any(name.startswith("g/ema_params") for name in stored)
   assert "d/augment_p" in stored and float(stored["d/augment_p"]) >= 0
+  assert any("SpectralNorm" in name for name in stored)
 
   killed = tmp_path / "killed"
   proc = start_trainer(_args(killed, synthetic_mnist), ganjax_env)
