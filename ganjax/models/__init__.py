@@ -28,6 +28,7 @@ _FAMILY_MODULES = {
     "dcgan": "dcgan",
     "cgan": "conditional",
     "pix2pix": "pix2pix",
+    "resnet": "resnet",
 }
 
 #: Registered name -> its builder, ``build(image_shape, num_classes, **options)``.
