@@ -15,9 +15,8 @@ parameter tree stays flat, with the paths its checkpoints store (pinned in
 ``tests/unit/models/test_param_trees.py``).
 """
 
-from typing import Any, Callable, Optional
-
 import functools
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax
