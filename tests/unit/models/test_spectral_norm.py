@@ -12,6 +12,7 @@ import pytest
 from ganjax.gan.state import create_train_states
 from ganjax.gan.step import StepSpec, train_step
 from ganjax.models import build_model
+
 from .test_param_trees import CASES, _trees
 
 #: Families whose discriminators take the option (resnet has it on by default).
