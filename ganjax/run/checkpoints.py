@@ -113,7 +113,8 @@ class Checkpoints:
     failing = self._pending_step if self._pending_step is not None else step
     try:
       self._manager.save(step, args=ocp.args.Composite(
-          state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+          state=ocp.args.StandardSave(storable(state)), meta=ocp.args.JsonSave(meta)),
+          force=True)
     except Exception as e:  # orbax re-raises background I/O errors of any type.
       raise CheckpointWriteError(_write_failure(self.directory, failing, e)) from e
     self._pending_step = step
@@ -200,8 +201,9 @@ class Checkpoints:
 
   def _restore_state(self, step: int, abstract_state: Any,
                      saved_fingerprint: Optional[int]) -> Any:
-    state = self._manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state)))["state"]
+    stored = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(storable(abstract_state))))["state"]
+    state = from_storable(abstract_state, stored)
     if saved_fingerprint is not None and fingerprint(state) != saved_fingerprint:
       raise ValueError("its contents do not match the fingerprint saved with it")
     return state
@@ -235,6 +237,29 @@ class Checkpoints:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def storable(tree: dict[str, Any]) -> dict[str, Any]:
+  """The state as a checkpoint stores it: each network state as a dict of its
+  array fields, leaving out the optional ones that are None (an EMA or ADA that
+  is off), so a switched-off feature does not change what is stored and
+  checkpoints written before the feature existed restore unchanged."""
+  return {name: _array_fields(value) for name, value in tree.items()}
+
+
+def _array_fields(value: Any) -> Any:
+  if not dataclasses.is_dataclass(value):
+    return value
+  return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)
+          if field.metadata.get("pytree_node", True)
+          and getattr(value, field.name) is not None}
+
+
+def from_storable(template: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+  """The state of :func:`storable` form ``stored``, rebuilt on ``template``'s types
+  (and their static fields: apply functions, optimizers, settings)."""
+  return {name: value.replace(**stored[name]) if dataclasses.is_dataclass(value)
+          else stored[name] for name, value in template.items()}
 
 
 def check_fits(stored: dict[str, tuple[tuple[int, ...], str]], abstract_state: Any,

@@ -117,15 +117,15 @@ def check_output_file(path: PathLike, flag: str, png: bool = False,
   target = Path(text).expanduser().absolute()
   if text.endswith(os.sep) or target.is_dir() or Path(text).name in ("", ".", ".."):
     raise UserError(f"{flag} {text} is a directory; name the file to write")
+  if os.path.lexists(target) and not (target.is_file()):
+    raise UserError(f"{flag} {text} exists and is not a regular file")
+  inside_run = _run_file(target)
+  if inside_run:  # Named first: the damage a typo would do matters most.
+    raise UserError(f"{flag} {text} would overwrite {inside_run}; write elsewhere")
   suffix = ".png" if png else target.suffix.lower()
   if formats and suffix not in formats:
     raise UserError(f"{flag} {text} must end with {' or '.join(formats)} (the image "
                     "format to write)")
-  if os.path.lexists(target) and not (target.is_file()):
-    raise UserError(f"{flag} {text} exists and is not a regular file")
-  inside_run = _run_file(target)
-  if inside_run:
-    raise UserError(f"{flag} {text} would overwrite {inside_run}; write elsewhere")
   for other in protected:
     if other is not None and os.path.exists(other) and target.exists() and \
         os.path.samefile(other, target):
