@@ -38,6 +38,10 @@ from ganjax.run.stopping import interrupt_in
 from ganjax.utils.errors import UserError
 
 
+#: How orbax reports a target whose tree differs from the stored one.
+_STRUCTURE_MISMATCH = "tree structures do not match"
+
+
 class CheckpointWriteError(UserError):
   """A checkpoint could not be written (disk full, permissions...)."""
 
@@ -191,6 +195,10 @@ class Checkpoints:
       try:
         state = self._restore_state(step, abstract_state, raw_meta.get("fingerprint"))
       except Exception as e:
+        if _STRUCTURE_MISMATCH in str(e):  # Intact, but arranged otherwise: no damage.
+          raise IncompatibleCheckpointError(
+              f"checkpoint {step} does not fit this run: its state is arranged "
+              f"differently ({_first_line(e)})") from e
         self._skip(step, e)
         continue
       return Restored(step, state, meta, self.last_skipped)
