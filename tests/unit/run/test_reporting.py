@@ -1,7 +1,6 @@
 """Where a run reports to (ganjax.run.reporting): metrics.jsonl survives kills and
 resumes, TensorBoard gets the same scalars, only process 0 writes."""
 
-import json
 
 import numpy as np
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
