@@ -26,7 +26,8 @@ def get_config():
   config = default_config()
   config.model = ml_collections.ConfigDict(dict(
       name="cgan", noise_dim=64, g_features=32, d_features=32, embed_dim=32,
-      g_conditioning="cbn", d_conditioning="projection", dtype="float32"))
+      g_conditioning="cbn", d_conditioning="projection", spectral_norm=False,
+      dtype="float32"))
   adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
   config.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
   config.train.batch_size = 64

@@ -16,7 +16,8 @@ from ganjax.run.config import default_config
 def get_config():
   config = default_config()
   config.model = ml_collections.ConfigDict(dict(
-      name="dcgan", noise_dim=100, g_features=64, d_features=64, dtype="float32"))
+      name="dcgan", noise_dim=100, g_features=64, d_features=64, spectral_norm=False,
+      dtype="float32"))
   adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
   config.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
   config.train.batch_size = 128

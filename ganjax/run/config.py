@@ -60,7 +60,7 @@ def default_config() -> ml_collections.ConfigDict:
   ))
   c.model = ml_collections.ConfigDict(dict(
       name="seed", noise_dim=100, dropout_rate=0.4, g_features=256, d_features=64,
-      dtype="float32"))
+      spectral_norm=False, dtype="float32"))
   c.loss = ml_collections.ConfigDict(dict(
       adversarial="non_saturating",  # non_saturating | hinge | least_squares | wasserstein
       l1_weight=0.0,                 # G: L1 to the target (image-to-image)
@@ -123,7 +123,8 @@ def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.Con
   c = default_config()
   c.model = ml_collections.ConfigDict(dict(
       name="pix2pix", g_features=features, d_features=features, dropout_rate=0.5,
-      dropout_layers=3, max_depth=max_depth, d_layers=3, dtype="float32"))
+      dropout_layers=3, max_depth=max_depth, d_layers=3, spectral_norm=False,
+      dtype="float32"))
   c.loss.l1_weight = 100.0
   adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
   c.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
