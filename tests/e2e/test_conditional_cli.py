@@ -91,6 +91,7 @@ def test_cgan_samples_of_class_k_are_classified_as_k(cgan_run, classifier_dir,
   assert sum(a > 0.2 for a in per_class) >= 7
 
 
+@pytest.mark.slow  # Trains a cGAN and a classifier of its own.
 def test_label_accuracy_agrees_with_eval(cgan_short_run, classifier_dir, ganjax_env,
                                          tmp_path):
   """One classifier and one computation: both commands print the same number."""

@@ -3,6 +3,8 @@ SIGKILL: EMA generator, lazy R1, WGAN-GP, several critic steps, ADA, spectral no
 
 import signal
 
+import pytest
+
 from conftest import REPO, run_command, start_trainer, wait_for
 
 from ganjax.run.checkpoints import mismatching_leaves, read_arrays
@@ -23,6 +25,7 @@ def _args(workdir, data):
           str(workdir), f"--config.data.idx_dir={data}", *TOOLBOX]
 
 
+@pytest.mark.slow  # Two trainings; the default run's SIGKILL test covers the base state.
 def test_toolbox_run_resumes_bit_exactly_after_sigkill(tmp_path, synthetic_mnist,
                                                        ganjax_env):
   reference = tmp_path / "reference"

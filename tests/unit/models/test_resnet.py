@@ -97,6 +97,7 @@ def test_conditional_outputs_depend_on_the_label():
   assert not np.allclose(logits, np.asarray(other))
 
 
+@pytest.mark.slow  # A compile per variant; the toolbox e2e test trains with SN too.
 @pytest.mark.parametrize("conditional", [False, True])
 def test_train_steps_stay_finite_and_change_both_networks(conditional):
   model, g, d = _states(conditional)

@@ -113,6 +113,7 @@ class _DenseGenerator(nn.Module):
     return nn.sigmoid(nn.Dense(64)(noise)).reshape((-1, 8, 8, 1))
 
 
+@pytest.mark.slow  # Compiles the seed D's step; SN's arithmetic is tested above.
 def test_train_step_with_spectral_norm_concatenates_real_and_fake():
   # The seed's D; a one-layer G, since compiling the step is this test's cost.
   model = dataclasses.replace(_seed_model(), generator=_DenseGenerator())
