@@ -71,11 +71,10 @@ def reconstruction_l1(inputs: PhaseInputs) -> jax.Array:
   return jnp.mean(jnp.abs(inputs.fake - inputs.real))
 
 
-def _squared_gradient_norm(inputs: PhaseInputs, images: jax.Array) -> jax.Array:
-  """Mean over the batch of ||d D(x) / d x||^2 at ``images``."""
+def _squared_gradient_norms(inputs: PhaseInputs, images: jax.Array) -> jax.Array:
+  """||d D(x) / d x||^2 per example at ``images``: (B,)."""
   grads = jax.grad(lambda x: jnp.sum(inputs.discriminate(x, inputs.condition)))(images)
-  return jnp.mean(jnp.sum(jnp.square(grads.astype(jnp.float32)),
-                          axis=tuple(range(1, grads.ndim))))
+  return jnp.sum(jnp.square(grads.astype(jnp.float32)), axis=tuple(range(1, grads.ndim)))
 
 
 def r1_penalty(inputs: PhaseInputs) -> jax.Array:
@@ -83,12 +82,12 @@ def r1_penalty(inputs: PhaseInputs) -> jax.Array:
 
   Weighted by gamma / 2 in the papers; here the weight is the term's own.
   """
-  return _squared_gradient_norm(inputs, inputs.real)
+  return jnp.mean(_squared_gradient_norms(inputs, inputs.real))
 
 
 def r2_penalty(inputs: PhaseInputs) -> jax.Array:
   """R2: D's squared gradient norm on the (detached) fakes."""
-  return _squared_gradient_norm(inputs, inputs.fake)
+  return jnp.mean(_squared_gradient_norms(inputs, inputs.fake))
 
 
 def gradient_penalty(inputs: PhaseInputs) -> jax.Array:
@@ -98,9 +97,7 @@ def gradient_penalty(inputs: PhaseInputs) -> jax.Array:
   mix = jax.random.uniform(inputs.key, (real.shape[0],) + (1,) * (real.ndim - 1),
                            real.dtype)
   between = real + mix * (fake - real)
-  grads = jax.grad(lambda x: jnp.sum(inputs.discriminate(x, inputs.condition)))(between)
-  norms = jnp.sqrt(jnp.sum(jnp.square(grads.astype(jnp.float32)),
-                           axis=tuple(range(1, grads.ndim))) + 1e-12)
+  norms = jnp.sqrt(_squared_gradient_norms(inputs, between) + 1e-12)
   return jnp.mean(jnp.square(norms - 1.0))
 
 

@@ -79,6 +79,12 @@ class GeneratorState(NetworkState):
         lambda average, param: param + decay * (average - param).astype(param.dtype),
         new.ema_params, new.params))
 
+  def with_average_restarted(self) -> "GeneratorState":
+    """The state with its average (if any) set to a copy of the current weights."""
+    if self.ema_params is None:
+      return self
+    return self.replace(ema_params=jax.tree.map(jnp.copy, self.params))
+
   def inference_variables(self) -> dict[str, Any]:
     """The variables images are generated with outside training (sample grids,
     the sample/translate/eval commands, periodic evaluation): the average when
@@ -135,7 +141,7 @@ def create_train_states(model: GanModel, g_optimizer: optax.GradientTransformati
 
   g_state = state(GeneratorState, model.generator, g_vars, g_optimizer)
   if ema is not None:
-    g_state = g_state.replace(ema=ema, ema_params=jax.tree.map(jnp.copy, g_state.params))
+    g_state = g_state.replace(ema=ema, ema_params=g_state.params).with_average_restarted()
   d_state = state(DiscriminatorState, model.discriminator, d_vars, d_optimizer)
   if adaptive_augment:
     d_state = d_state.replace(augment_p=jnp.zeros((), jnp.float32))

@@ -279,9 +279,8 @@ class Trainer:
     self._say(f"Starting from the weights of {source} at step {step} (generator and "
               "discriminator; fresh optimizer states)")
     g, d = (networks[name].replace(**loaded[name]) for name in ("g", "d"))
-    if g.ema_params is not None:  # The average starts from the loaded weights.
-      g = g.replace(ema_params=jax.tree.map(jax.numpy.copy, g.params))
-    return dataclasses.replace(state, g=g, d=d)
+    # The average (if any) starts from the loaded weights.
+    return dataclasses.replace(state, g=g.with_average_restarted(), d=d)
 
   def open_outputs(self) -> None:
     """Opens the run's checkpoints, metrics and TensorBoard files; writes config.json.
