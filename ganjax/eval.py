@@ -49,6 +49,7 @@ _IDX_DIR = flags.DEFINE_string("idx_dir", None, "Where the run's IDX files are n
                                "(replaces config.data.idx_dir of the run).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the run's TFDS data_dir is now "
                                 "(replaces config.data.data_dir of the run).")
+_RAW_WEIGHTS = cli.define_raw_weights_flag()
 flags.mark_flags_as_required(["workdir"])
 paths.require_non_empty("workdir", "classifier", "reference_split", "inception_weights",
                         "idx_dir", "data_dir")
@@ -61,7 +62,7 @@ def _command() -> int:
       classifier=_CLASSIFIER.value, reference_split=_REFERENCE_SPLIT.value,
       seed=_SEED.value, batch_size=_BATCH_SIZE.value, max_stored=_MAX_STORED.value,
       inception_weights=_INCEPTION.value, idx_dir=_IDX_DIR.value,
-      data_dir=_DATA_DIR.value))
+      data_dir=_DATA_DIR.value, raw_weights=_RAW_WEIGHTS.value))
 
 
 def run() -> None:

@@ -57,6 +57,7 @@ _KEYFRAMES = flags.DEFINE_integer(
 _FRAME_MS = flags.DEFINE_integer("frame_ms", None, "Milliseconds per .gif frame "
                                  "(default 100).", lower_bound=10)
 flags.mark_flags_as_required(["workdir", "out"])
+_RAW_WEIGHTS = cli.define_raw_weights_flag()
 paths.require_non_empty("workdir", "out")
 
 
@@ -64,7 +65,7 @@ def _command() -> int:
   from ganjax.run import samples
   return samples.write(_WORKDIR.value, _OUT.value, _NUM.value, _LABEL.value, _SEED.value,
                        _COLUMNS.value, _SCALE.value, _TRUNCATION.value, _INTERPOLATE.value,
-                       _KEYFRAMES.value, _FRAME_MS.value)
+                       _KEYFRAMES.value, _FRAME_MS.value, _RAW_WEIGHTS.value)
 
 
 def run() -> None:

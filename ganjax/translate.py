@@ -23,6 +23,7 @@ _SIDE_BY_SIDE = flags.DEFINE_bool("side_by_side", False, "Write input | output."
 _TARGET = flags.DEFINE_string("target", None, "Image the output should look like (same "
                               "size as --input): writes input | output | target.")
 _SCALE = flags.DEFINE_integer("scale", 1, "Pixel enlargement factor.", lower_bound=1)
+_RAW_WEIGHTS = cli.define_raw_weights_flag()
 flags.mark_flags_as_required(["workdir", "input", "out"])
 paths.require_non_empty("workdir", "input", "out", "target")
 
@@ -30,7 +31,8 @@ paths.require_non_empty("workdir", "input", "out", "target")
 def _command() -> int:
   from ganjax.run import translation
   return translation.translate(_WORKDIR.value, _INPUT.value, _OUT.value,
-                               _SIDE_BY_SIDE.value, _SCALE.value, _TARGET.value)
+                               _SIDE_BY_SIDE.value, _SCALE.value, _TARGET.value,
+                               _RAW_WEIGHTS.value)
 
 
 def run() -> None:

@@ -6,7 +6,10 @@ Training"); they are differentiable in the images, so G learns through them.
 Each operation is applied to each image with probability ``strength``: 1 for
 plain DiffAugment, the adaptive ``p`` for ADA (Karras et al., 2020), which
 raises ``p`` while D is too sure of the reals (the mean sign of its outputs on
-reals exceeds ``target``) and lowers it otherwise. For image-to-image models the
+reals exceeds ``target``) and lowers it otherwise. Unlike the paper's code,
+which accumulates the sign over four minibatches and then moves ``p`` by four
+batches' worth, ``p`` moves every step by one batch's worth of its own sign:
+the same expected rate, one less piece of state to checkpoint. For image-to-image models the
 input image (the condition) is transformed together with the image, so the
 pair stays aligned.
 """

@@ -85,11 +85,22 @@ class GeneratorState(NetworkState):
       return self
     return self.replace(ema_params=jax.tree.map(jnp.copy, self.params))
 
+  def with_raw_weights_for_inference(self) -> "GeneratorState":
+    """The state generating with its trained weights even if it keeps an average."""
+    if self.ema is None:
+      return self
+    return self.replace(ema=dataclasses.replace(self.ema, for_inference=False))
+
+  @property
+  def generates_with_average(self) -> bool:
+    """Whether :meth:`inference_variables` are the moving average's."""
+    return self.ema is not None and self.ema.for_inference
+
   def inference_variables(self) -> dict[str, Any]:
     """The variables images are generated with outside training (sample grids,
     the sample/translate/eval commands, periodic evaluation): the average when
     there is one and ``ema.for_inference``, else the raw weights."""
-    if self.ema is not None and self.ema.for_inference:
+    if self.generates_with_average:
       return self.variables(self.ema_params)
     return self.variables()
 

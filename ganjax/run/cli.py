@@ -35,6 +35,14 @@ def parse_flags(argv: list[str]) -> list[str]:
     _exit_with_usage_error(e)
 
 
+def define_raw_weights_flag() -> Any:
+  """``--raw_weights``, shared by the commands that generate from a trained run."""
+  from absl import flags
+  return flags.DEFINE_bool(
+      "raw_weights", False, "Generate with the generator's trained weights instead of "
+      "their moving average (runs trained with config.ema keep both).")
+
+
 def config_value(holder: Any) -> Any:
   """The value of a ``config_flags`` flag; it loads lazily, so errors surface here."""
   try:

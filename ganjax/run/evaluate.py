@@ -48,6 +48,7 @@ class EvalOptions:
   inception_weights: Optional[str] = None
   idx_dir: Optional[str] = None
   data_dir: Optional[str] = None
+  raw_weights: bool = False
 
   def resolved(self) -> "EvalOptions":
     """Defaults that depend on the extractor: Inception follows Lucic et al.
@@ -228,21 +229,20 @@ def record(options: EvalOptions, run: runs.TrainedRun,
           **protocol.metric_settings(stored),
           "versions": protocol.library_versions(),
       },
-      "model": {"name": run.config.model.name, "condition": run.model.condition},
+      "model": {"name": run.config.model.name, "condition": run.model.condition,
+                "generator_weights": generator_weights(run)},
       "created": classifier_lib.utc_now(),
       "elapsed_s": round(elapsed, 1),
   }
 
 
-def write_record(workdir: Path, step: int, document: dict[str, Any]) -> Path:
-  """Writes ``workdir/eval/<step>.json`` atomically; returns its path.
+def write_record(path: Path, document: dict[str, Any]) -> None:
+  """Writes the record to ``path`` (see :func:`record_path`) atomically.
 
   Raises:
     UserError: it could not be written; no temporary file is left.
   """
-  path = Path(workdir) / EVAL_DIR / f"{step}.json"
   paths.write_json(path, document)
-  return path
 
 
 def format_table(document: dict[str, Any]) -> str:
@@ -264,7 +264,10 @@ def format_table(document: dict[str, Any]) -> str:
     rows.append(("label accuracy", f"{s['label_accuracy']:.4f}"))
   extractor = p["extractor"]
   sha = extractor.get("inception_sha256") or extractor["classifier_sha256"]
-  header = (f"Step {document['step']}: {p['num_generated']} generated vs {p['num_real']} "
+  weights = {"average": " (moving-average generator)", "raw": " (raw generator weights)"}
+  header = (f"Step {document['step']}"
+            f"{weights.get(document['model'].get('generator_weights'), '')}: "
+            f"{p['num_generated']} generated vs {p['num_real']} "
             f"real ({p['reference_dataset']} {p['reference_split']}), features "
             f"{extractor['features']} (sha256 {sha[:12]}), seed {p['seed']}")
   width = max(len(name) for name, _ in rows)
@@ -281,9 +284,24 @@ def find_classifier(options: EvalOptions, config: Any) -> Path:
                              config.data.name, config.data.get("idx_dir"))
 
 
-def restore(workdir: Path, config: Any) -> runs.TrainedRun:
+def restore(workdir: Path, config: Any, raw_weights: bool) -> runs.TrainedRun:
   """The run's newest generator, with its config's data locations as given."""
-  return dataclasses.replace(runs.load_trained(str(workdir)), config=config)
+  return dataclasses.replace(runs.load_trained(str(workdir), raw_weights), config=config)
+
+
+def generator_weights(run: runs.TrainedRun) -> str:
+  """Which weights made the images: "average" (the moving average), "raw" (the
+  trained weights of a run that keeps an average) or "trained" (it keeps none)."""
+  if run.g_state.ema is None:
+    return "trained"
+  return "average" if run.g_state.generates_with_average else "raw"
+
+
+def record_path(workdir: Path, run: runs.TrainedRun) -> Path:
+  """``eval/<step>.json``; ``eval/<step>-raw.json`` when a run that keeps an average
+  is measured with its raw weights, so neither record replaces the other."""
+  suffix = "-raw" if generator_weights(run) == "raw" else ""
+  return Path(workdir) / EVAL_DIR / f"{run.step}{suffix}.json"
 
 
 def check_reference_labels(run: runs.TrainedRun, reference: ImageDataset) -> None:
@@ -312,14 +330,14 @@ def evaluate_run(options: EvalOptions) -> int:
   directory = find_classifier(options, config)
   if options.inception_weights:
     paths.check_input_file(options.inception_weights, "--inception_weights")
-  run = restore(workdir, config)
+  run = restore(workdir, config, options.raw_weights)
   if run.model.condition not in (Condition.NONE, Condition.LABEL):
     raise UserError(f"the run in {options.workdir} is conditioned on "
                     f"{run.model.condition}s; evaluation supports unconditional and "
                     "label-conditional models")
-  record_path = Path(workdir) / EVAL_DIR / f"{run.step}.json"
-  if record_path.is_dir() or (record_path.exists() and not record_path.is_file()):
-    raise UserError(f"cannot write the scores: {record_path} exists and is not a file")
+  path = record_path(workdir, run)
+  if path.is_dir() or (path.exists() and not path.is_file()):
+    raise UserError(f"cannot write the scores: {path} exists and is not a file")
   reference = load_reference(config.data, options.reference_split)
   check_counts(options, len(reference.images))
   check_reference_labels(run, reference)
@@ -328,7 +346,7 @@ def evaluate_run(options: EvalOptions) -> int:
   scores, summary, num_real = measure(options, run, extractor, reference)
   document = record(options, run, extractor, reference, scores, summary, num_real,
                     time.perf_counter() - start)
-  path = write_record(run.workdir, run.step, document)
+  write_record(path, document)
   print(format_table(document))
   print(f"Wrote {path}")
   return 0
@@ -349,7 +367,7 @@ def label_accuracy(options: EvalOptions) -> int:
   workdir = paths.check_run_dir(options.workdir)
   config = run_config(workdir, options)
   directory = find_classifier(options, config)
-  run = restore(workdir, config)
+  run = restore(workdir, config, options.raw_weights)
   if run.model.condition != Condition.LABEL:
     raise UserError(f"the run in {options.workdir} is not class-conditional")
   reference = load_reference(config.data, options.reference_split)

@@ -210,7 +210,7 @@ def _check_walk_flags(walk: Optional[Walk], keyframes: Optional[int],
 def write(workdir: str, out: str, num: Optional[int], label: Optional[int], seed: int,
           columns: Optional[int], scale: int, truncation: float = 1.0,
           interpolate: Optional[int] = None, keyframes: Optional[int] = None,
-          frame_ms: Optional[int] = None) -> int:
+          frame_ms: Optional[int] = None, raw_weights: bool = False) -> int:
   """Generates a grid (or with ``walk`` a latent walk) with noise from ``seed``
   and writes it to ``out``: a PNG, or for a ``.gif`` an animated walk.
 
@@ -231,6 +231,7 @@ def write(workdir: str, out: str, num: Optional[int], label: Optional[int], seed
     interpolate: walk between random latents instead of sampling them
       independently (required for a .gif): :attr:`Walk.steps`.
     keyframes, frame_ms: of an animated walk (None: the defaults); see :class:`Walk`.
+    raw_weights: generate with the trained weights, not their moving average.
 
   Returns:
     The command's exit code (0).
@@ -240,7 +241,7 @@ def write(workdir: str, out: str, num: Optional[int], label: Optional[int], seed
   animated = out_path.suffix.lower() == ".gif"
   walk = None if interpolate is None else Walk(interpolate, keyframes, frame_ms)
   _check_walk_flags(walk, keyframes, frame_ms, animated, out, columns)
-  run = trained.load_trained(str(run_dir))
+  run = trained.load_trained(str(run_dir), raw_weights)
   noise_flags = ([f"--truncation {truncation}"] if truncation != 1.0 else []) + (
       [f"--interpolate {walk.steps}"] if walk else [])
   check_run(run, workdir, label, noise_flags)

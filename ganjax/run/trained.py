@@ -59,8 +59,11 @@ def _newest_meta(checkpoints: Checkpoints) -> RunMetadata:
                   "python -m ganjax.main --config ... --workdir ...")
 
 
-def load_trained(workdir: str) -> TrainedRun:
+def load_trained(workdir: str, raw_weights: bool = False) -> TrainedRun:
   """Restores the newest readable checkpoint of the run in ``workdir``.
+
+  The generator generates with its moving average when the run keeps one (and
+  its config says so), unless ``raw_weights``: then with the trained weights.
 
   Raises:
     UserError: no such run or no readable checkpoint.
@@ -77,5 +80,7 @@ def load_trained(workdir: str) -> TrainedRun:
     checkpoints.close()
   if restored is None:
     raise UserError(f"no readable checkpoint in {workdir / 'checkpoints'}")
-  return TrainedRun(workdir, config, model, restored.step, restored.state["g"],
-                    restored.meta)
+  g_state = restored.state["g"]
+  if raw_weights:
+    g_state = g_state.with_raw_weights_for_inference()
+  return TrainedRun(workdir, config, model, restored.step, g_state, restored.meta)

@@ -85,12 +85,14 @@ def _open_inputs(input_path: str, target_path: Optional[str]
 
 
 def translate(workdir: str, input_path: str, out: str, side_by_side_output: bool,
-              scale: int, target_path: Optional[str] = None) -> int:
+              scale: int, target_path: Optional[str] = None,
+              raw_weights: bool = False) -> int:
   """Translates ``input_path`` with the run's newest generator and writes ``out``.
 
   With ``target_path`` it writes input | output | target and prints the L1
   errors of the output and of the input against the target (pixels in [0, 1]);
-  with ``side_by_side_output``, input | output.
+  with ``side_by_side_output``, input | output. A run that keeps a moving
+  average of its generator translates with it, unless ``raw_weights``.
 
   Returns:
     The command's exit code (0).
@@ -107,7 +109,7 @@ def translate(workdir: str, input_path: str, out: str, side_by_side_output: bool
                     f"--input {input_path} at --scale {scale}")
   out_path = paths.check_output_file(out, "--out", png=True,
                                      protected=(input_path, target_path))
-  run = trained.load_trained(str(run_dir))
+  run = trained.load_trained(str(run_dir), raw_weights)
   if run.model.condition != Condition.IMAGE:
     raise UserError(f"the run in {workdir} is not an image-to-image translator; "
                     "use python -m ganjax.sample")

@@ -285,5 +285,5 @@ def test_eval_write_check_and_record_leave_nothing_behind(tmp_path):
   with pytest.raises(UserError, match="is a file"):
     command.check_writable(run)
   with pytest.raises(UserError, match="could not write"):
-    command.write_record(run, 4, {"step": 4})
+    command.write_record(run / "eval" / "4.json", {"step": 4})
   assert sorted(p.name for p in run.iterdir()) == ["eval"]
