@@ -13,7 +13,10 @@ images, the domain classifier trained on the 60,000 training digits) and appends
 one JSON line to ``<root>/results.jsonl``. A row that is a run of another row
 measured differently (the EMA ablation: the same run, raw weights) reuses that
 run's workdir instead of training again. Periodic evaluation is off in every row,
-so the budget goes to training. ``--from_minutes M`` continues a copy of the
+so the budget goes to training. ``--steps N`` trains to step N instead (for a
+run whose cost per step equals that of a timed run: another seed, another loss,
+another dataset of the same shape, measured while the machine did other work).
+``--from_minutes M`` continues a copy of the
 row's M-minute run (resumed from its checkpoint; both runs' wall times count).
 
 ``table`` prints the markdown table: per row, the mean and (with several seeds)
@@ -24,6 +27,7 @@ classes covered.
 import argparse
 import dataclasses
 import json
+import math
 import os
 import shutil
 import signal
@@ -74,10 +78,11 @@ def workdir(root: Path, row: str, seed: int, minutes: float) -> Path:
   return root / f"{_slug(row)}_{minutes:g}min" / f"seed{seed}"
 
 
-def train_command(row: Row, work: Path, seed: int) -> list[str]:
+def train_command(row: Row, work: Path, seed: int, steps: int = 0) -> list[str]:
   return [sys.executable, "-m", "ganjax.main", "--config", str(REPO / row.config),
           "--workdir", str(work), f"--config.data.idx_dir={row.data}",
-          f"--config.seed={seed}", "--config.eval.every_steps=0", *row.overrides]
+          f"--config.seed={seed}", "--config.eval.every_steps=0", *row.overrides,
+          *([f"--config.train.steps={steps}"] if steps else [])]
 
 
 def train_for(command: list[str], minutes: float, log: Path) -> float:
@@ -88,7 +93,7 @@ def train_for(command: list[str], minutes: float, log: Path) -> float:
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
                                stderr=subprocess.STDOUT)
     try:
-      process.wait(timeout=minutes * 60)
+      process.wait(timeout=None if math.isinf(minutes) else minutes * 60)
     except subprocess.TimeoutExpired:
       process.send_signal(signal.SIGINT)
       process.wait()
@@ -129,12 +134,15 @@ def run(args: argparse.Namespace) -> None:
                   and r["seed"] == args.seed and r["minutes"] == args.from_minutes)
       shutil.copytree(shorter, work)
     work.mkdir(parents=True, exist_ok=True)
-    wall += train_for(train_command(row, work, args.seed), args.minutes - args.from_minutes,
+    minutes = math.inf if args.steps else args.minutes - args.from_minutes
+    wall += train_for(train_command(row, work, args.seed, args.steps), minutes,
                       work.with_suffix(".log"))
   document = evaluate(work, raw_weights=bool(row.raw_weights_of))
   result = {"row": args.row, "seed": args.seed, "minutes": args.minutes,
             "steps": document["step"], "wall_s": None if wall is None else round(wall, 1),
-            "command": "python " + " ".join(train_command(row, work, args.seed)[1:]).replace(
+            "budget": "steps" if args.steps else "wall time",
+            "command": "python " + " ".join(
+                train_command(row, work, args.seed, args.steps)[1:]).replace(
                 f"{REPO}/", ""),
             "generator_weights": document["model"]["generator_weights"],
             "scores": {key: document["scores"][key] for _, key, _ in COLUMNS}}
@@ -170,6 +178,9 @@ def main() -> None:
   run_parser.add_argument("--row", choices=list(ROWS), required=True)
   run_parser.add_argument("--seed", type=int, default=0)
   run_parser.add_argument("--minutes", type=float, default=10.0)
+  run_parser.add_argument("--steps", type=int, default=0,
+                          help="train to this step instead of for --minutes (the steps "
+                          "another run of the same cost reached in --minutes alone)")
   run_parser.add_argument("--from_minutes", type=float, default=0.0,
                           help="continue (a copy of) this row's run of that many minutes")
   run_parser.add_argument("--root", default=str(REPO / "runs" / "recipes"))

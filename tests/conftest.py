@@ -152,21 +152,10 @@ STEPS_12 = ["--config.train.steps=12", "--config.ckpt.every_steps=4",
 
 
 @pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, mnist_dir, session_env) -> Path:
-  """An uninterrupted 12-step run of the tiny seed model on real MNIST, made once
-  per session, for the commands that score or read real digits.
-
-  Tests read it or copy it, never change it.
-  """
-  workdir = tmp_path_factory.mktemp("trained") / "run"
-  run_command("ganjax.main", train_args(workdir, mnist_dir, *STEPS_12), session_env)
-  return workdir
-
-
-@pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory, synthetic_mnist, session_env) -> Path:
-  """:func:`trained_run` on the synthetic digits: what the resume, signal and
-  checkpoint tests resume (on ``synthetic_mnist``) in copies.
+  """An uninterrupted 12-step run of the tiny seed model on the synthetic digits,
+  made once per session: what the resume, signal and checkpoint tests resume (on
+  ``synthetic_mnist``) in copies, and the run the commands' tests read.
 
   Tests read it or copy it, never change it: it is also the reference that
   resumed runs must reproduce bit for bit.

@@ -26,11 +26,11 @@ from ganjax.utils.errors import UserError
 
 
 @pytest.fixture
-def moved_data_run(trained_run, tmp_path) -> Path:
+def moved_data_run(synthetic_run, tmp_path) -> Path:
   """A copy of the run whose config.json names its data by a relative path that
   does not exist from the directory the command runs in."""
   workdir = tmp_path / "moved"
-  shutil.copytree(trained_run, workdir)
+  shutil.copytree(synthetic_run, workdir)
   config = json.loads((workdir / "config.json").read_text())
   config["data"]["idx_dir"] = "data-that-moved/mnist"
   (workdir / "config.json").write_text(json.dumps(config))
@@ -128,19 +128,20 @@ def _eval_blocked(run: Path, tmp: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_mistake_is_one_line_and_touches_nothing(case, trained_run, tmp_path,
+def test_mistake_is_one_line_and_touches_nothing(case, synthetic_run, tmp_path,
                                                  ganjax_env):
   module, make_args, fragments = CASES[case]
   out_dir = tmp_path / "out"
   out_dir.mkdir()
-  args = make_args(trained_run, out_dir)
-  before = tree_digest(trained_run), tree_digest(out_dir)
+  args = make_args(synthetic_run, out_dir)
+  before = tree_digest(synthetic_run), tree_digest(out_dir)
   result = run_command(module, args, ganjax_env, check=False)
   assert_user_error(result, *fragments)
-  assert (tree_digest(trained_run), tree_digest(out_dir)) == before
+  assert (tree_digest(synthetic_run), tree_digest(out_dir)) == before
 
 
-def test_eval_names_the_flag_for_data_that_moved(moved_data_run, tmp_path, ganjax_env):
+def test_eval_names_the_flag_for_data_that_moved(moved_data_run, synthetic_mnist,
+                                                 ganjax_env):
   """A relative data path in config.json (another current directory) or a moved
   dataset: the error names --idx_dir; with it, eval gets past the data."""
   before = tree_digest(moved_data_run)
@@ -151,7 +152,7 @@ def test_eval_names_the_flag_for_data_that_moved(moved_data_run, tmp_path, ganja
   # With the flag, the data is found; the next missing piece is the classifier
   # (the tests' environment has none), still before any computation.
   result = run_command("ganjax.eval", ["--workdir", str(moved_data_run), "--idx_dir",
-                                       str(_mnist())], ganjax_env, check=False)
+                                       str(synthetic_mnist)], ganjax_env, check=False)
   assert_user_error(result, "no domain classifier")
   assert tree_digest(moved_data_run) == before
 
@@ -162,10 +163,10 @@ def test_eval_names_the_flag_for_data_that_moved(moved_data_run, tmp_path, ganja
 
 
 def test_output_checks(tmp_path):
-  trained_run = tmp_path / "run"
-  (trained_run / "checkpoints").mkdir(parents=True)
-  (trained_run / "config.json").write_text("{}")
-  (trained_run / "metrics.jsonl").write_text("")
+  run_dir = tmp_path / "run"
+  (run_dir / "checkpoints").mkdir(parents=True)
+  (run_dir / "config.json").write_text("{}")
+  (run_dir / "metrics.jsonl").write_text("")
   (tmp_path / "notes.txt").write_text("x")
   Image.new("L", (4, 4)).save(tmp_path / "old.png")
   before = tree_digest(tmp_path)
@@ -175,8 +176,8 @@ def test_output_checks(tmp_path):
       str(tmp_path / "notes.txt" / "x.png"): "is a file",
       "/dev/null": "not a regular file",
       str(tmp_path / "notes.txt"): "not a PNG",
-      str(trained_run / "checkpoints" / "x.png"): "would overwrite the checkpoints/",
-      str(trained_run / "metrics.jsonl"): "would overwrite the metrics.jsonl",
+      str(run_dir / "checkpoints" / "x.png"): "would overwrite the checkpoints/",
+      str(run_dir / "metrics.jsonl"): "would overwrite the metrics.jsonl",
   }
   for path, message in bad.items():
     with pytest.raises(UserError, match=message):

@@ -153,16 +153,16 @@ def test_periodic_evaluator_is_deterministic_and_scores_conditional_models(
   assert evaluator.protocol["num_real"] == 2000
 
 
-def test_eval_command_writes_scores_and_protocol(tmp_path, mnist_dir, ganjax_env,
-                                                 classifier_dir, trained_run):
+def test_eval_command_writes_scores_and_protocol(tmp_path, synthetic_mnist, ganjax_env,
+                                                 classifier_dir, synthetic_run):
   workdir = tmp_path / "run"
-  shutil.copytree(trained_run, workdir)  # eval writes into the run's workdir
+  shutil.copytree(synthetic_run, workdir)  # eval writes into the run's workdir
   # No classifier anywhere: one line naming the command that trains one.
   env = dict(ganjax_env, GANJAX_CLASSIFIERS=str(tmp_path / "none"))
   missing = run_command("ganjax.eval", ["--workdir", str(workdir), "--num", "100"], env,
                         check=False)
   assert missing.returncode == 2 and "Traceback" not in missing.stderr
-  assert (f"python -m ganjax.classifier --dataset mnist --idx_dir {mnist_dir} "
+  assert (f"python -m ganjax.classifier --dataset mnist --idx_dir {synthetic_mnist} "
           f"--workdir {tmp_path / 'none' / 'mnist'}") in missing.stderr
 
   result = run_command("ganjax.eval", [

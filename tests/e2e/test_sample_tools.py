@@ -18,18 +18,18 @@ def _sample(run, out, *args, env):
                                        "--scale", "1", *args], env)
 
 
-def test_a_walk_strip_has_one_row_per_walk(trained_run, ganjax_env, tmp_path):
+def test_a_walk_strip_has_one_row_per_walk(synthetic_run, ganjax_env, tmp_path):
   out = tmp_path / "walk.png"
-  result = _sample(trained_run, out, "--interpolate", "5", "--num", "3", env=ganjax_env)
+  result = _sample(synthetic_run, out, "--interpolate", "5", "--num", "3", env=ganjax_env)
   assert "Wrote 3 walks of 5 samples from step 12" in result.stdout
   strip = np.asarray(Image.open(out))
   assert strip.shape == (3 * CELL + 2, 5 * CELL + 2)
   assert strip.std() > 0
 
 
-def test_an_animated_walk_loops_through_its_keyframes(trained_run, ganjax_env, tmp_path):
+def test_an_animated_walk_loops_through_its_keyframes(synthetic_run, ganjax_env, tmp_path):
   out = tmp_path / "walk.gif"
-  result = _sample(trained_run, out, "--interpolate", "3", "--keyframes", "2", "--num",
+  result = _sample(synthetic_run, out, "--interpolate", "3", "--keyframes", "2", "--num",
                    "4", "--frame_ms", "40", env=ganjax_env)
   assert "Wrote a 6-frame animation of 4 walks from step 12" in result.stdout
   with Image.open(out) as gif:
@@ -43,10 +43,10 @@ def test_an_animated_walk_loops_through_its_keyframes(trained_run, ganjax_env, t
   assert 1 < len(durations) <= 6 and sum(durations) == 6 * 40
 
 
-def test_truncation_changes_the_images_and_repeats_for_a_seed(trained_run, ganjax_env,
+def test_truncation_changes_the_images_and_repeats_for_a_seed(synthetic_run, ganjax_env,
                                                              tmp_path):
   def grid(name, *args):
-    _sample(trained_run, tmp_path / name, "--num", "4", "--seed", "3", *args,
+    _sample(synthetic_run, tmp_path / name, "--num", "4", "--seed", "3", *args,
             env=ganjax_env)
     return np.asarray(Image.open(tmp_path / name))
 
@@ -77,13 +77,13 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("case", MISTAKES)
-def test_mistakes_are_one_line_and_write_nothing(case, trained_run, ganjax_env,
+def test_mistakes_are_one_line_and_write_nothing(case, synthetic_run, ganjax_env,
                                                  tmp_path):
   args, fragments = MISTAKES[case]
   (tmp_path / "notes.gif").write_text("not an image\n")
-  before, run_before = tree_digest(tmp_path), tree_digest(trained_run)
+  before, run_before = tree_digest(tmp_path), tree_digest(synthetic_run)
   args = [arg.replace("TMP/", f"{tmp_path}/") for arg in args]
-  result = run_command("ganjax.sample", ["--workdir", str(trained_run), *args],
+  result = run_command("ganjax.sample", ["--workdir", str(synthetic_run), *args],
                        ganjax_env, check=False)
   assert_user_error(result, *fragments)
-  assert tree_digest(tmp_path) == before and tree_digest(trained_run) == run_before
+  assert tree_digest(tmp_path) == before and tree_digest(synthetic_run) == run_before

@@ -1,7 +1,7 @@
 """The training and sampling commands end to end.
 
-Train, resume and sample on real MNIST digits; the mistakes and the host-memory
-path on the synthetic digits (``synthetic_mnist``).
+Train, resume and sample, the mistakes and the host-memory path, on the
+synthetic digits (``synthetic_mnist``); real digits are scored in test_evaluation.
 """
 
 import json
@@ -15,9 +15,9 @@ from PIL import Image
 from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
 
-def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env, trained_run):
+def test_train_resume_and_sample(tmp_path, synthetic_mnist, ganjax_env, synthetic_run):
   # The shared run is this test's first run: 12 steps, checkpoints and grids every 4.
-  first = trained_run
+  first = synthetic_run
   assert sorted(int(p.name) for p in (first / "checkpoints").iterdir()
                 if p.name.isdigit()) == [4, 8, 12]
   assert sorted(p.name for p in (first / "samples").iterdir()) == [
@@ -34,7 +34,7 @@ def test_train_resume_and_sample(tmp_path, mnist_dir, ganjax_env, trained_run):
   shutil.copytree(first, workdir)
   common = ["--config.ckpt.every_steps=4", "--config.samples.every_steps=4"]
   second = run_command("ganjax.main", train_args(
-      workdir, mnist_dir, "--config.train.steps=16", *common), ganjax_env)
+      workdir, synthetic_mnist, "--config.train.steps=16", *common), ganjax_env)
   assert "Resuming from checkpoint at step 12" in second.stdout + second.stderr
   assert "Finished at step 16" in second.stdout + second.stderr
   assert (workdir / "checkpoints" / "16").is_dir()
