@@ -4,7 +4,7 @@ Runs, as subprocesses, interleaved for ``--rounds`` rounds (ABBA order: ganjax,
 torch, torch, ganjax, ganjax, torch, ...; so a load trend on a shared machine
 hits both frameworks alike)::
 
-    python -m ganjax.bench --config experiments/mnist.py --batch-size 100 --steps 5
+    python -m ganjax.bench --config experiments/mnist.py --batch_size 100 --steps 5
     python benchmarks/torch_seed.py --batch-size 100 --steps 5 --warmup 2
 
 Each prints one JSON line; this script prints a table of every run, the
@@ -37,11 +37,11 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 
 def _commands(args: argparse.Namespace) -> dict[str, list[str]]:
-  common = ["--batch-size", str(args.batch_size), "--steps", str(args.steps)]
-  ganjax = [sys.executable, "-m", "ganjax.bench", "--config", args.config, *common,
-            "--warmup", str(args.warmup)]
-  torch = [sys.executable, str(_ROOT / "benchmarks" / "torch_seed.py"), *common,
-           "--warmup", str(args.warmup)]
+  common = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
+  ganjax = [sys.executable, "-m", "ganjax.bench", "--config", args.config,
+            "--batch_size", str(args.batch_size), *common]
+  torch = [sys.executable, str(_ROOT / "benchmarks" / "torch_seed.py"),
+           "--batch-size", str(args.batch_size), *common]
   if args.reuse_fake:
     ganjax.append("--config.train.reuse_fake=True")
     torch.append("--reuse-fake")

@@ -1,6 +1,6 @@
 """Measure the real jitted train step of an experiment: one JSON line.
 
-  python -m ganjax.bench --config experiments/mnist.py --batch-size 100 --steps 5
+  python -m ganjax.bench --config experiments/mnist.py --batch_size 100 --steps 5
 
 Prints ``images_per_s``, ``step_s`` (median of the timed steps, after warm-up),
 ``compile_s``, ``peak_rss_mb``, ``backend``, ``devices``, ``input_wait_fraction``
@@ -17,7 +17,7 @@ from ganjax.run import cli
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
-_BATCH_SIZE = flags.DEFINE_integer("batch-size", 100, "Global batch size.",
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 100, "Global batch size.",
                                    lower_bound=1)
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps.", lower_bound=1)
 _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.",

@@ -1,8 +1,10 @@
 """Train a GAN: ``python -m ganjax.main --config experiments/mnist.py --workdir DIR``.
 
 Running the same command again in the same workdir resumes from its newest
-checkpoint. Any config value can be overridden, e.g.
+checkpoint; so does ``python -m ganjax.main --workdir DIR`` alone, with the config
+the run saved. Any config value can be overridden, e.g.
 ``--config.train.steps=1000 --config.data.idx_dir=../shared/data/mnist``.
+``--print_config`` shows every key with its value and meaning, then exits.
 
 Several processes (multi-host GPU/TPU, SLURM): pass ``--distributed`` (JAX reads
 the cluster from the environment) or the explicit coordinator flags.
@@ -19,27 +21,61 @@ _STOP = StopRequest().__enter__()
 from absl import flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+import sys  # noqa: E402
+
 from ganjax.run import cli  # noqa: E402
 from ganjax.run import config as config_lib  # noqa: E402
 from ganjax.run import workdir as workdir_lib  # noqa: E402
+from ganjax.utils.errors import UserError  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (experiments/*.py); override values with "
-    "--config.KEY=VALUE.", lock_config=True)
+    "--config.KEY=VALUE. Left out, the config --workdir's run saved (to resume it).",
+    lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples, "
                                "metrics and TensorBoard logs; reused to resume.")
+_PRINT_CONFIG = flags.DEFINE_bool("print_config", False, "Print every config key with "
+                                  "its value (overrides applied) and meaning, then exit; "
+                                  "without --config, the defaults.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() "
                                  "(multi-process runs; cluster read from the environment "
                                  "unless the flags below are given).")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "host:port of process 0.")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Number of processes.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index.")
-flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _with_saved_config(argv: list[str]) -> list[str]:
+  """``argv`` with ``--config`` naming the saved config of ``--workdir``'s run when
+  ``--config`` is left out and that run exists, so overrides apply to it."""
+  names = [arg.split("=")[0] for arg in argv[1:]]
+  if "--config" in names or "-config" in names:
+    return argv
+  workdir = next((argv[i + 1] if "=" not in arg and i + 1 < len(argv)
+                  else arg.partition("=")[2]
+                  for i, arg in enumerate(argv) if arg.split("=")[0] in ("--workdir",
+                                                                         "-workdir")),
+                 None)
+  if not workdir or not (workdir_lib.resolve(workdir) / config_lib.CONFIG_FILE).is_file():
+    return argv
+  from ganjax.run import saved_config
+  return [argv[0], f"--config={saved_config.__file__}:{workdir}", *argv[1:]]
 
 
 def _command(stop: StopRequest) -> int:
   stop.check()
-  config = cli.config_value(_CONFIG)
+  if _CONFIG.value is None and not _PRINT_CONFIG.value:
+    where = (f"{_WORKDIR.value} holds no run to resume" if _WORKDIR.value
+             else "no --workdir was given")
+    raise UserError(f"--config is required to start a run ({where}); e.g. "
+                        "--config experiments/mnist_quick.py")
+  config = (config_lib.default_config() if _CONFIG.value is None
+            else cli.config_value(_CONFIG))
+  if _PRINT_CONFIG.value:
+    print(config_lib.describe(config))
+    return 0
+  if _WORKDIR.value is None:
+    raise UserError("--workdir is required: where the run keeps its checkpoints")
   # Checked again in train.run; here they spare a mistake the heavy imports.
   config_lib.validate(config)
   workdir_lib.check_writable(workdir_lib.resolve(_WORKDIR.value))
@@ -55,6 +91,7 @@ def _command(stop: StopRequest) -> int:
 
 
 def run() -> None:
+  sys.argv = _with_saved_config(sys.argv)
   with _STOP:
     cli.run_app(lambda: _command(_STOP))
 

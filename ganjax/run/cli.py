@@ -20,6 +20,11 @@ ENVIRONMENT_ERRNOS = frozenset({
     errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.EIO, errno.EMFILE})
 
 
+#: absl's help flags.
+HELP_FLAGS = frozenset({"--help", "-help", "-?", "--helpshort", "-helpshort", "--helpfull",
+                        "-helpfull", "--helpxml", "-helpxml"})
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing where every mistake is one line and exit code 2.
 
@@ -31,6 +36,10 @@ def parse_flags(argv: list[str]) -> list[str]:
     return flags.FLAGS(argv)
   except BrokenPipeError:  # --help piped into head.
     sys.exit(1)
+  except SystemExit as e:  # absl ends every --help with exit code 1; asked for, it is 0.
+    if e.code == 1 and any(arg.split("=")[0] in HELP_FLAGS for arg in argv[1:]):
+      sys.exit(0)
+    raise
   except Exception as e:  # flags.Error, and AttributeError/KeyError from overrides.
     _exit_with_usage_error(e)
 

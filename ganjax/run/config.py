@@ -32,35 +32,40 @@ RESUME_INVARIANT_KEYS = ("seed", "model", "loss", "optim", "data.name", "data.sp
 def default_config() -> ml_collections.ConfigDict:
   """Every key a run reads, with the seed's defaults (Keras DCGAN on MNIST)."""
   c = ml_collections.ConfigDict()
-  c.seed = 0
+  c.seed = 0  # initialisation, data order and every random stream of the run
   # Start a new run from the generator and discriminator weights of the newest
   # checkpoint of another run's workdir (fine-tuning, transfer); fresh optimizer
   # states and step 0. Ignored once this run has checkpoints of its own.
   c.init_from = config_dict.placeholder(str)
   c.data = ml_collections.ConfigDict(dict(
       name="mnist",             # a TFDS dataset name, or "skimage_photos" (builtin)
-      split="train",
+      split="train",            # the split trained on (TFDS syntax, e.g. "train[:50%]")
       idx_dir=config_dict.placeholder(str),         # MNIST-format IDX files: no TFDS
       data_dir=config_dict.placeholder(str),        # TFDS data_dir
       # Image-to-image pairs (ganjax.data.pairs): input made from each image.
       pairs="none",             # none | edges | inpaint | lowres | grayscale
       pair_seed=0,              # seeds the inpainting holes (fixed per example)
       mask_fraction=0.5,        # inpainting hole side / image side
-      # ... or a pix2pix-style folder of A|B side-by-side images.
-      paired_dir=config_dict.placeholder(str),
+      paired_dir=config_dict.placeholder(str),      # a pix2pix folder of A|B images
       paired_direction="AtoB",  # AtoB: input = left half; BtoA: input = right half
       image_size=config_dict.placeholder(int),      # resize paired images to this
       # data.name="skimage_photos": patches of scikit-image's colour photographs.
       patch_size=32,
       patch_stride=config_dict.placeholder(int),    # default patch_size // 4
-      photo_scale=0.5,
+      photo_scale=0.5,          # photos scaled by this before cutting patches
       # Datasets up to this size stay on every device (batches gathered inside the
       # step); larger ones stay in host memory and each step sends its batch.
       device_budget_mb=1024,
   ))
   c.model = ml_collections.ConfigDict(dict(
-      name="seed", noise_dim=100, dropout_rate=0.4, g_features=256, d_features=64,
-      spectral_norm=False, dtype="float32"))
+      name="seed",              # seed | dcgan | cgan | pix2pix | resnet
+      noise_dim=100,            # latent size
+      dropout_rate=0.4,         # the seed model's dropout in G and D
+      g_features=256,           # generator width
+      d_features=64,            # discriminator width
+      spectral_norm=False,      # spectral normalisation of D's weights
+      dtype="float32",          # float32 | bfloat16 computation
+  ))
   c.loss = ml_collections.ConfigDict(dict(
       adversarial="non_saturating",  # non_saturating | hinge | least_squares | wasserstein
       l1_weight=0.0,                 # G: L1 to the target (image-to-image)
@@ -68,6 +73,7 @@ def default_config() -> ml_collections.ConfigDict:
       r2_weight=0.0, r2_every=1,     # D: gradient penalty on fakes
       gp_weight=0.0,                 # D: WGAN-GP penalty on real/fake interpolates
   ))
+  # Each network's optimizer (g: the generator's, d: the discriminator's).
   c.optim = ml_collections.ConfigDict(dict(
       g=dict(name="adam", learning_rate=4e-4, b1=0.9, b2=0.999, eps=1e-7),
       d=dict(name="adam", learning_rate=8e-4, b1=0.9, b2=0.999, eps=1e-7)))
@@ -83,7 +89,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.ema = ml_collections.ConfigDict(dict(
       half_life_images=0,    # 0: off; e.g. 10_000 (StyleGAN2-ADA: 10 x batch / 32 k)
       rampup=0.05,           # half-life at most rampup x images seen (0: no warm-up)
-      for_inference=True,
+      for_inference=True,    # False: samples and evaluation use the raw weights
   ))
   # Differentiable augmentation of every image D sees (real and fake alike).
   c.augment = ml_collections.ConfigDict(dict(
@@ -91,9 +97,16 @@ def default_config() -> ml_collections.ConfigDict:
       ada_target=0.0,        # 0: DiffAugment (always on); e.g. 0.6: ADA adapts p
       ada_images=500_000,    # images over which ADA's p can move from 0 to 1
   ))
-  c.ckpt = ml_collections.ConfigDict(dict(every_steps=500, keep=3, async_save=True))
-  c.samples = ml_collections.ConfigDict(dict(every_steps=500, num=64))
-  c.log = ml_collections.ConfigDict(dict(every_steps=50))
+  c.ckpt = ml_collections.ConfigDict(dict(
+      every_steps=500,       # also at the end and when stopped
+      keep=3,                # newest checkpoints kept
+      async_save=True,       # write in the background while training goes on
+  ))
+  c.samples = ml_collections.ConfigDict(dict(
+      every_steps=500,       # samples/step_<N>.png; also at step 0 and at the end
+      num=64,                # images per grid
+  ))
+  c.log = ml_collections.ConfigDict(dict(every_steps=50))  # metrics.jsonl, TensorBoard
   # Sample quality during training (ganjax.evaluation.periodic.PeriodicEvaluator):
   # FID, KID, classifier score, precision/recall... of eval.num_samples generated
   # images against the training data, in a domain classifier's feature space.
@@ -108,7 +121,7 @@ def default_config() -> ml_collections.ConfigDict:
   ))
   # Fault injection, to see the NaN rollback work: poison the generator with NaN
   # when step nan_at_step is reached, the first nan_times times.
-  c.debug = ml_collections.ConfigDict(dict(nan_at_step=-1, nan_times=1))
+  c.debug = ml_collections.ConfigDict(dict(nan_at_step=-1, nan_times=1))  # -1: off
   return c
 
 
@@ -127,6 +140,7 @@ def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.Con
       dtype="float32"))
   c.loss.l1_weight = 100.0
   adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
+  # Each network's optimizer (g: the generator's, d: the discriminator's).
   c.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
   c.samples.num = 48  # 16 input | output | target triplets
   return c
@@ -292,3 +306,56 @@ def from_json_dict(saved: dict[str, Any]) -> ml_collections.ConfigDict:
   """A workdir's config.json as a ConfigDict (for the sample/eval commands), with
   the keys an earlier ganjax did not write set to their defaults."""
   return ml_collections.ConfigDict(with_defaults(saved))
+
+
+def key_meanings() -> dict[str, str]:
+  """One-line meanings of config keys, from the comments in :func:`default_config`.
+
+  A key's meaning is the comment on its line, else the comment block right above
+  it; keys that several experiments define differently (``model``, ``optim``) are
+  explained in their experiment files.
+  """
+  import inspect
+  import re
+  meanings, section, pending = {}, "", []
+  for line in inspect.getsource(default_config).splitlines():
+    code, _, comment = line.partition("#")
+    comment = comment.strip()
+    if not code.strip():
+      pending = pending + [comment] if comment else []
+      continue
+    started = re.match(r"\s*c\.(\w+)\s*=\s*(ml_collections\.ConfigDict\(dict\()?", code)
+    if started:
+      section = started.group(1) + "." if started.group(2) else ""
+      keys = [] if started.group(2) else [started.group(1)]
+      keys += re.findall(r"[(,]\s*(\w+)=", "(" + code[started.end():])  # ConfigDict(dict(a=1))
+    else:
+      keys = re.findall(r"(?:^|[\s(,])(\w+)=", code)
+    meaning = comment or " ".join(pending)
+    if started and section and meaning:  # The section's own comment.
+      meanings[section[:-1]] = meaning
+    for key in keys:
+      if meaning:
+        meanings[section + key] = meaning
+    pending = []
+  return meanings
+
+
+def describe(config: ml_collections.ConfigDict) -> str:
+  """Every key of ``config`` as ``key = value  # meaning``, one per line (a key
+  without a meaning of its own gets its section's, e.g. ``optim.g.b1``)."""
+  flat = flatten(config)
+  meanings = key_meanings()
+
+  def meaning_of(key: str) -> str | None:
+    parts = key.split(".")
+    return next((meanings[".".join(parts[:n])] for n in range(len(parts), 0, -1)
+                 if ".".join(parts[:n]) in meanings), None)
+
+  width = max(len(f"{key} = {value!r}") for key, value in flat.items())
+  lines = []
+  for key, value in flat.items():
+    assignment = f"{key} = {value!r}"
+    meaning = meaning_of(key)
+    lines.append(f"{assignment:<{width}}  # {meaning}" if meaning else assignment)
+  return "\n".join(lines)

@@ -168,6 +168,7 @@ class Trainer:
     self.evaluator = self._periodic_evaluator(examples)
     self.grid = sampling.grid_inputs(self.model, config.seed, config.samples.num,
                                      self.dataset.num_classes, examples)
+    self._last_grid_step: Optional[int] = None
     # Opened by train(), under the workdir lock: nothing is written before.
     self.checkpoints: Optional[Checkpoints] = None
     self.reporter: Optional[reporting.Reporter] = None
@@ -349,18 +350,22 @@ class Trainer:
     if state.step >= total:
       self._say(f"Already at step {state.step} (train.steps={total}): nothing to do.")
       return 0
+    if state.step == 0:  # What the untrained generator makes: the grids' baseline.
+      self.write_grid(state, 0)
     state, window = self._loop(state, total, stop)
     if window.pending and not self._log_and_check(state.step, window):
       self._warn(f"non-finite values by step {state.step}: not saving them; the "
                  "last good checkpoint is kept")
     else:
       self.save(state)
+      if state.step != self._last_grid_step:  # Finished or stopped between grids.
+        self.write_grid(state, state.step)
     self.checkpoints.wait()
     self.reporter.flush()
     if stop.requested:
       self._say(f"Stopped at step {state.step}; checkpoint saved in "
                 f"{self.checkpoints.directory / str(state.step)}. Resume with:\n  "
-                f"{resume_command()}")
+                f"{resume_command(self.workdir)}")
       return stop.exit_code
     self._say(f"Finished at step {state.step}. Samples: {self.workdir / 'samples'}; "
               f"checkpoints: {self.checkpoints.directory}")
@@ -432,6 +437,9 @@ class Trainer:
       self.checkpoints.save(state.step, state.tree(), self._meta(state))
 
   def write_grid(self, state: RunState, step: int) -> None:
+    """Writes ``samples/step_<step>.png`` (and the TensorBoard image) from the
+    generator's inference weights; the grid's noise is fixed for the run."""
+    self._last_grid_step = step
     fake = np.asarray(self._generate_jit(state.g, self.grid.noise, self.grid.condition))
     if self.is_lead:
       grid = images.save_grid(self.workdir / "samples" / f"step_{step}.png",
@@ -528,6 +536,16 @@ def _process_local(tree: Any) -> Any:
   return jax.tree.map(lambda x: x.addressable_data(0), tree)
 
 
-def resume_command() -> str:
-  """The command line that started this process, to print as the way to resume."""
-  return "python -m ganjax.main " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def resume_command(workdir: Path) -> str:
+  """The command that resumes the run: its workdir (the config is saved there) and
+  the flags of this process that are not about the config (distributed start)."""
+  kept, args = [], iter(sys.argv[1:])
+  for arg in args:
+    name = arg.split("=")[0].lstrip("-")
+    if name in ("config", "workdir") or name.startswith("config."):
+      if "=" not in arg and not name.startswith("config."):
+        next(args, None)  # --workdir W: its value is the next argument.
+      continue
+    kept.append(arg)
+  return " ".join(["python -m ganjax.main --workdir", shlex.quote(str(workdir)),
+                   *(shlex.quote(a) for a in kept)])

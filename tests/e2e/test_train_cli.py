@@ -16,12 +16,13 @@ from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
 
 def test_train_resume_and_sample(tmp_path, synthetic_mnist, ganjax_env, synthetic_run):
-  # The shared run is this test's first run: 12 steps, checkpoints and grids every 4.
+  # The shared run is this test's first run: 12 steps, checkpoints and grids every 4
+  # (and one of the untrained generator).
   first = synthetic_run
   assert sorted(int(p.name) for p in (first / "checkpoints").iterdir()
                 if p.name.isdigit()) == [4, 8, 12]
   assert sorted(p.name for p in (first / "samples").iterdir()) == [
-      "step_12.png", "step_4.png", "step_8.png"]
+      "step_0.png", "step_12.png", "step_4.png", "step_8.png"]
   records = [json.loads(line) for line in (first / "metrics.jsonl").open()]
   assert [r["step"] for r in records] == [4, 8, 12]
   for key in ("d_loss", "g_loss", "d_real", "d_fake", "images_per_s"):

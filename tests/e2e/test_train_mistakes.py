@@ -101,7 +101,7 @@ def test_disk_full_while_writing_a_sample_grid(tmp_path, synthetic_mnist, ganjax
   full = subprocess.run([sys.executable, "-m", "ganjax.main", *args], cwd=REPO,
                         env=ganjax_env, capture_output=True, text=True, timeout=600,
                         preexec_fn=_limit_file_size_to(3000))
-  line = assert_user_error(full, "step_1.png")
+  line = assert_user_error(full, "step_0.png")
   assert "File too large" in line
   samples = workdir / "samples"
   assert not samples.exists() or [p.name for p in samples.iterdir()] == []
