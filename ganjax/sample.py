@@ -23,6 +23,16 @@ interpolated on the sphere (slerp), uniform noise in a straight line. For a
 class-conditional run, ``--label K`` makes every walk one of class K; without it,
 every walk is shown once per class, one row per class (a strip's default is then
 one walk). Image-to-image runs have no noise to truncate or walk.
+
+Images to take elsewhere (``--num`` of them, default 10,000; a class-conditional
+run gets every class in turn unless ``--label``):
+  python -m ganjax.sample --workdir runs/mnist --num 10000 --out fakes/
+writes fakes/000000.png ... (the input of torch-fidelity, clean-fid, pytorch-fid);
+  python -m ganjax.sample --workdir runs/mnist --out fakes.npz
+writes the uint8 arrays ``images`` (N, H, W, C) and, if conditional, ``labels``.
+
+The run's progress, its training grids (samples/step_*.png) in step order:
+  python -m ganjax.sample --workdir runs/mnist --progress --out progress.gif
 """
 
 from absl import flags
@@ -31,8 +41,12 @@ from ganjax.run import cli
 from ganjax.utils import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a ganjax training run.")
-_OUT = flags.DEFINE_string("out", None, "File to write: .png (a grid, or a strip with "
-                           "--interpolate) or .gif (an animated walk, with --interpolate).")
+_OUT = flags.DEFINE_string("out", None, "What to write: .png (a grid, or a strip with "
+                           "--interpolate), .gif (an animated walk, with --interpolate, "
+                           "or the training grids, with --progress), a folder (DIR/: one "
+                           "PNG per image) or .npz (the images as arrays).")
+_PROGRESS = flags.DEFINE_bool("progress", False, "Animate the run's training grids "
+                              "(samples/step_*.png) in step order into the .gif --out.")
 _NUM = flags.DEFINE_integer(
     "num", None, "Number of images (default 64); for a class-conditional run without "
     "--label, images per class (default 8), one row per class. With --interpolate: "
@@ -62,6 +76,14 @@ paths.require_non_empty("workdir", "out")
 
 
 def _command() -> int:
+  if _PROGRESS.value:
+    from ganjax.run import exports
+    return exports.progress_animation(_WORKDIR.value, _OUT.value, _FRAME_MS.value or 250,
+                                      _SCALE.value)
+  if _OUT.value.lower().endswith(".npz") or paths.names_folder(_OUT.value):
+    from ganjax.run import exports
+    return exports.export_images(_WORKDIR.value, _OUT.value, _NUM.value, _LABEL.value,
+                                 _SEED.value, _TRUNCATION.value, _RAW_WEIGHTS.value)
   from ganjax.run import samples
   return samples.write(_WORKDIR.value, _OUT.value, _NUM.value, _LABEL.value, _SEED.value,
                        _COLUMNS.value, _SCALE.value, _TRUNCATION.value, _INTERPOLATE.value,

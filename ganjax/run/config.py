@@ -106,7 +106,10 @@ def default_config() -> ml_collections.ConfigDict:
       every_steps=500,       # samples/step_<N>.png; also at step 0 and at the end
       num=64,                # images per grid
   ))
-  c.log = ml_collections.ConfigDict(dict(every_steps=50))  # metrics.jsonl, TensorBoard
+  c.log = ml_collections.ConfigDict(dict(
+      every_steps=50,        # metrics.jsonl, TensorBoard and the console
+      model_summary=False,   # True: a per-layer table of G and D at start (Keras-style)
+  ))
   # Sample quality during training (ganjax.evaluation.periodic.PeriodicEvaluator):
   # FID, KID, classifier score, precision/recall... of eval.num_samples generated
   # images against the training data, in a domain classifier's feature space.
@@ -156,7 +159,8 @@ _NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "ema.half_life_images", "ema.r
                          "augment.ada_target", "augment.ada_images",
                          "loss.l1_weight", "loss.r1_weight",
                          "loss.r2_weight", "loss.gp_weight")
-_BOOLEANS = ("train.reuse_fake", "ckpt.async_save", "ema.for_inference")
+_BOOLEANS = ("train.reuse_fake", "ckpt.async_save", "ema.for_inference",
+             "log.model_summary")
 #: Config keys that name files or directories: stored absolute (see absolute_paths).
 PATH_KEYS = ("data.idx_dir", "data.data_dir", "data.paired_dir", "eval.classifier_dir",
              "init_from")

@@ -21,7 +21,7 @@ from ganjax.utils import paths
 # tensorboard's file I/O imports all of TensorFlow when it is installed (seconds of
 # start-up) unless this marker module exists; its stub handles local files.
 sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("notf"))
-from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
 METRICS_FILE = "metrics.jsonl"
@@ -111,6 +111,13 @@ class TensorBoardWriter:
     self._add(step, [summary_pb2.Summary.Value(tag=k, simple_value=float(v))
                      for k, v in scalars.items()])
 
+  def text(self, step: int, tag: str, markdown: str) -> None:
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="text"))
+    tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING,
+                                    string_val=[markdown.encode("utf-8")])
+    self._add(step, [summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor)])
+
   def image(self, step: int, tag: str, image: np.ndarray) -> None:
     """``image``: uint8 (H, W, C)."""
     buffer = io.BytesIO()
@@ -139,13 +146,20 @@ class Reporter:
       self._jsonl = JsonlWriter(workdir)
       self._tensorboard = TensorBoardWriter(Path(workdir) / "tensorboard")
 
-  def scalars(self, step: int, scalars: Mapping[str, float]) -> None:
+  def scalars(self, step: int, scalars: Mapping[str, float], console: bool = True) -> None:
+    """Records ``scalars``; also prints them on one line unless not ``console``."""
     if not self.enabled:
       return
     self._jsonl.write(step, scalars)
     self._tensorboard.scalars(step, scalars)
-    shown = "  ".join(f"{k}={_short(v)}" for k, v in scalars.items())
-    self._console(f"step {step}: {shown}")
+    if console:
+      shown = "  ".join(f"{k}={_short(v)}" for k, v in scalars.items())
+      self._console(f"step {step}: {shown}")
+
+  def text(self, step: int, tag: str, markdown: str) -> None:
+    """A text (markdown) entry in TensorBoard, e.g. the run's config."""
+    if self.enabled:
+      self._tensorboard.text(step, tag, markdown)
 
   def image(self, step: int, tag: str, image: np.ndarray) -> None:
     if self.enabled:

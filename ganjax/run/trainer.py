@@ -33,7 +33,7 @@ from ganjax.gan.step import StepSpec, train_step
 from ganjax.models import Condition
 from ganjax.run import builders
 from ganjax.run import config as config_lib
-from ganjax.run import reporting
+from ganjax.run import reporting, summary
 from ganjax.run import workdir as workdir_lib
 from ganjax.run.checkpoints import Checkpoints, leaves_by_path, path_name, read_arrays
 from ganjax.run.metadata import RunMetadata
@@ -169,6 +169,8 @@ class Trainer:
     self.grid = sampling.grid_inputs(self.model, config.seed, config.samples.num,
                                      self.dataset.num_classes, examples)
     self._last_grid_step: Optional[int] = None
+    self._last_scalars: dict[str, float] = {}
+    self._last_eval: Optional[tuple[int, dict[str, float]]] = None
     # Opened by train(), under the workdir lock: nothing is written before.
     self.checkpoints: Optional[Checkpoints] = None
     self.reporter: Optional[reporting.Reporter] = None
@@ -343,15 +345,48 @@ class Trainer:
       state = self.restore_or_init()
     stop.start_training(self._open_checkpoints().reached_preemption)
     self.open_outputs()
+    self._status("running", state.step)
+    try:
+      return self._train_from(state, stop)
+    except KeyboardInterrupt:
+      self._status("stopped", state.step, "interrupted at once (second Ctrl-C)",
+                   quiet=True)
+      raise
+    except BaseException as e:
+      self._status("failed", state.step, str(e).splitlines()[0] if str(e) else
+                   type(e).__name__, quiet=True)
+      raise
+
+  def _status(self, state: str, step: int, reason: str = "", quiet: bool = False) -> None:
+    """Records the run's state for ``ganjax.runs``; ``quiet``: while another error
+    propagates, a failure to record it (a full disk) must not replace that error."""
+    if not self.is_lead:
+      return
+    try:
+      workdir_lib.write_status(self.workdir, state, step, reason)
+    except Exception:
+      if not quiet:
+        raise
+
+  def _train_from(self, state: RunState, stop: StopRequest) -> int:
+    """:meth:`train` once the outputs are open: the loop and its ending."""
     dropped = self.reporter.truncate_after(state.step)
     if dropped:
       self._warn(f"dropped {dropped} unreadable line(s) of {reporting.METRICS_FILE}")
     total = self.config.train.steps
     if state.step >= total:
       self._say(f"Already at step {state.step} (train.steps={total}): nothing to do.")
+      self._status("finished", state.step)
       return 0
+    self._say(summary.start_block(self._facts(state)))
+    if self.config.log.model_summary and self.is_lead:
+      self._say(summary.layer_tables(self.model, self.grid.noise, self.grid.condition,
+                                     self.dataset.images.shape[1:]))
+    self.reporter.text(state.step, "config", "    " + config_lib.describe(
+        self.config).replace("\n", "\n    "))
     if state.step == 0:  # What the untrained generator makes: the grids' baseline.
       self.write_grid(state, 0)
+    first_step, started = state.step, time.perf_counter()  # For the end report.
     state, window = self._loop(state, total, stop)
     if window.pending and not self._log_and_check(state.step, window):
       self._warn(f"non-finite values by step {state.step}: not saving them; the "
@@ -362,13 +397,22 @@ class Trainer:
         self.write_grid(state, state.step)
     self.checkpoints.wait()
     self.reporter.flush()
+    self._say(summary.end_report(
+        steps=state.step - first_step, seconds=time.perf_counter() - started,
+        images_per_s=self._last_scalars.get("images_per_s"),
+        losses={k: v for k, v in self._last_scalars.items() if k.endswith("_loss")},
+        eval_scores=self._last_eval[1] if self._last_eval else None,
+        eval_step=self._last_eval[0] if self._last_eval else None,
+        grid=self._grid_path(self._last_grid_step)))
     if stop.requested:
       self._say(f"Stopped at step {state.step}; checkpoint saved in "
                 f"{self.checkpoints.directory / str(state.step)}. Resume with:\n  "
                 f"{resume_command(self.workdir)}")
+      self._status("stopped", state.step, "signal")
       return stop.exit_code
     self._say(f"Finished at step {state.step}. Samples: {self.workdir / 'samples'}; "
               f"checkpoints: {self.checkpoints.directory}")
+    self._status("finished", state.step)
     return 0
 
   def _loop(self, state: RunState, total: int,
@@ -410,8 +454,10 @@ class Trainer:
       scores = self.evaluator(_process_local(state.g), step)
       seconds = time.perf_counter() - start
       window.exclude(seconds)  # images_per_s measures training alone
+      self._last_eval = (step, scores)
       self.reporter.scalars(step, {**{f"eval/{k}": v for k, v in scores.items()},
-                                   "eval/seconds": seconds})
+                                   "eval/seconds": seconds}, console=False)
+      self._say(summary.eval_line(step, scores))
     if ckpt_now:
       self.save(state)
     return state
@@ -422,6 +468,10 @@ class Trainer:
     scalars = window.close(step)
     if not scalars.pop("finite"):
       return False
+    if "images_per_s" in scalars and "images_per_s" not in self._last_scalars:
+      self._say(summary.speed_line(scalars["images_per_s"], self.config.train.batch_size,
+                                   step, self.config.train.steps))
+    self._last_scalars = scalars
     self.reporter.scalars(step, scalars)
     if progress is not None:
       postfix = {k: f"{scalars[k]:.3g}" for k in ("d_loss", "g_loss")}
@@ -436,13 +486,30 @@ class Trainer:
       self.reporter.flush()
       self.checkpoints.save(state.step, state.tree(), self._meta(state))
 
+  def _facts(self, state: RunState) -> summary.RunFacts:
+    devices = jax.devices()
+    return summary.RunFacts(
+        model=self.config.model.name, dataset=self.dataset.name, split=self.dataset.split,
+        num_examples=self.num_examples, image_shape=self.dataset.images.shape[1:],
+        num_classes=self.dataset.num_classes,
+        devices=f"{len(devices)} {devices[0].platform} device(s)"
+                + (f" in {jax.process_count()} processes" if jax.process_count() > 1 else ""),
+        g_params=summary.parameter_count(state.g.params),
+        d_params=summary.parameter_count(state.d.params),
+        batch_size=self.config.train.batch_size, step=state.step,
+        total_steps=self.config.train.steps, workdir=self.workdir,
+        sample_every=self.config.samples.every_steps)
+
+  def _grid_path(self, step: Optional[int]) -> Optional[Path]:
+    return None if step is None else self.workdir / "samples" / f"step_{step}.png"
+
   def write_grid(self, state: RunState, step: int) -> None:
     """Writes ``samples/step_<step>.png`` (and the TensorBoard image) from the
     generator's inference weights; the grid's noise is fixed for the run."""
     self._last_grid_step = step
     fake = np.asarray(self._generate_jit(state.g, self.grid.noise, self.grid.condition))
     if self.is_lead:
-      grid = images.save_grid(self.workdir / "samples" / f"step_{step}.png",
+      grid = images.save_grid(self._grid_path(step),
                               self.grid.arrange(fake), self.model.pixel_range,
                               columns=self.grid.columns)
       self.reporter.image(step, "samples", grid)

@@ -24,6 +24,7 @@ TENSORBOARD = "tensorboard"
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 LOCK = ".ganjax.lock"
+STATUS = "status.json"
 
 _DIRECTORIES = (CHECKPOINTS, SAMPLES, TENSORBOARD)
 _FILES = (METRICS, CONFIG)
@@ -66,6 +67,40 @@ def check_writable(workdir: Path) -> None:
       raise UserError(f"{workdir / name} is a directory; a run writes its {name} there "
                       "(move the directory away)")
   paths.check_writable_dir(workdir, f"workdir {workdir}")
+
+
+def write_status(workdir: Path, state: str, step: int, reason: str = "") -> None:
+  """Records how the run stands: running, finished, stopped or failed (with why).
+
+  ``python -m ganjax.runs`` reads it; a run whose status says running but whose
+  lock is free died without a word (SIGKILL, power loss).
+  """
+  paths.write_json(workdir / STATUS, {"state": state, "step": step, "reason": reason,
+                                      "time": time.time()})
+
+
+def read_status(workdir: Path) -> dict:
+  try:
+    status = json.loads((workdir / STATUS).read_text())
+    return status if isinstance(status, dict) else {}
+  except (OSError, ValueError):
+    return {}
+
+
+def is_locked(workdir: Path) -> bool:
+  """Whether a live trainer holds the workdir (checked without changing anything)."""
+  try:
+    fd = os.open(workdir / LOCK, os.O_RDONLY)
+  except OSError:
+    return False
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
+  except OSError:
+    return True
+  finally:
+    os.close(fd)
 
 
 class WorkdirLock:

@@ -89,6 +89,11 @@ def _looks_like(path: Path, suffix: str) -> bool:
     return False
 
 
+def names_folder(path: str) -> bool:
+  """Whether an output path names a folder: a trailing separator, or an existing one."""
+  return path.endswith(os.sep) or Path(path).expanduser().is_dir()
+
+
 def check_output_file(path: PathLike, flag: str, png: bool = False,
                       protected: Iterable[PathLike] = (),
                       formats: Sequence[str] = ()) -> Path:
