@@ -118,3 +118,14 @@ def test_an_unreadable_config_json_is_a_user_error(tmp_path):
   (tmp_path / config_lib.CONFIG_FILE).write_text('{"seed": 0')
   with pytest.raises(UserError, match="config.json is unreadable"):
     config_lib.load_saved(tmp_path)
+
+
+def test_every_default_key_has_a_meaning_in_the_description():
+  described = config_lib.describe(config_lib.default_config()).splitlines()
+  assert len(described) == len(config_lib.flatten(config_lib.default_config()))
+  without = [line for line in described if "  # " not in line]
+  assert without == []
+  steps = next(line for line in described if line.startswith("train.steps = 18000"))
+  assert "epochs" in steps
+  assert any(line.startswith("optim.g.learning_rate = 0.0004") and "generator" in line
+             for line in described)
