@@ -11,20 +11,13 @@ Run:
   python -m ganjax.sample --workdir runs/fashion_cgan --label 7 --num 16 --out sneakers.png
 """
 
-import importlib.util
 from pathlib import Path
 
-
-def _mnist_cgan():
-  spec = importlib.util.spec_from_file_location(
-      "mnist_cgan", Path(__file__).with_name("mnist_cgan.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from ganjax.run.config import experiment_config
 
 
 def get_config():
-  config = _mnist_cgan().get_config()
+  config = experiment_config(Path(__file__).with_name("mnist_cgan.py"))
   config.data.idx_dir = "/usr/share/datasets/fashion-mnist"
   config.train.steps = 5_000
   return config

@@ -355,7 +355,10 @@ def _load_tfds(name: str, split: str, data_dir: str | None) -> ImageDataset:
 
 
 def _import_tfds() -> Any:
-  """Imports TFDS with TensorFlow barred from GPUs."""
+  """Imports TFDS with TensorFlow barred from GPUs and its start-up notices
+  (oneDNN, CUDA probing) and TFDS's download bars silenced: ganjax reports what
+  matters in its own words."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   try:
@@ -366,6 +369,7 @@ def _import_tfds() -> Any:
     pass  # TF was initialized earlier by someone else; nothing we can change.
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
+  tfds.disable_progress_bar()
   return tfds
 
 

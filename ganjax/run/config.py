@@ -363,3 +363,13 @@ def describe(config: ml_collections.ConfigDict) -> str:
     meaning = meaning_of(key)
     lines.append(f"{assignment:<{width}}  # {meaning}" if meaning else assignment)
   return "\n".join(lines)
+
+
+def experiment_config(path: str | os.PathLike) -> ml_collections.ConfigDict:
+  """``get_config()`` of the experiment file at ``path`` (experiments built on
+  another one load it with this)."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
