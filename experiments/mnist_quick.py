@@ -2,8 +2,9 @@
 legible digits within minutes on a laptop CPU.
 
 Grids at step 0, every 100 steps and at the end go to <workdir>/samples; the run
-stops at 2,000 steps (about 7 minutes on a 2-core CPU). Continue it as long as you
-like: python -m ganjax.main --workdir runs/quick --config.train.steps=20000
+stops at 3,000 steps, about 10 minutes on a 2-core CPU (digits become legible
+after about 5; docs/recipes.md). Continue it as long as you like:
+  python -m ganjax.main --workdir runs/quick --config.train.steps=20000
 
 Run:
   python -m ganjax.main --config experiments/mnist_quick.py --workdir runs/quick
@@ -19,7 +20,7 @@ from ganjax.run.config import experiment_config
 
 def get_config():
   config = experiment_config(Path(__file__).with_name("mnist_modern.py"))
-  config.train.steps = 2_000
+  config.train.steps = 3_000
   config.samples.every_steps = 100
   config.ckpt.every_steps = 500
   config.log.every_steps = 100

@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from pathlib import Path
@@ -163,6 +164,7 @@ def setup() -> None:
   """What every command does first: quiet library logs, compilation cache on."""
   from absl import logging
   _tolerate_closed_console()
+  threading.excepthook = _report_thread_environment_errors
   logging.set_verbosity(logging.WARNING)
   _report_library_warnings()
   logging.get_absl_handler().addFilter(_drop_orbax_tracebacks)
@@ -170,6 +172,19 @@ def setup() -> None:
   # ganjax has no coroutines of its own; these are orbax's abandoned reads.
   warnings.filterwarnings("ignore", r"coroutine '.*' was never awaited", RuntimeWarning)
   enable_compilation_cache()
+
+
+def _report_thread_environment_errors(args: threading.ExceptHookArgs) -> None:
+  """A background writer (TensorBoard's) that hits a full disk: one warning line.
+
+  The main thread meets the same condition at its next write and stops cleanly.
+  """
+  error = _environment_error(args.exc_value)
+  if error is None:
+    threading.__excepthook__(args)
+    return
+  print(f"ganjax: warning: a background writer stopped: {error.strerror or error}",
+        file=sys.stderr, flush=True)
 
 
 class _ConsoleStream:

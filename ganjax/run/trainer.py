@@ -382,10 +382,10 @@ class Trainer:
     if self.config.log.model_summary and self.is_lead:
       self._say(summary.layer_tables(self.model, self.grid.noise, self.grid.condition,
                                      self.dataset.images.shape[1:]))
-    self.reporter.text(state.step, "config", "    " + config_lib.describe(
-        self.config).replace("\n", "\n    "))
     if state.step == 0:  # What the untrained generator makes: the grids' baseline.
       self.write_grid(state, 0)
+    self.reporter.text(state.step, "config", "    " + config_lib.describe(
+        self.config).replace("\n", "\n    "))
     first_step, started = state.step, time.perf_counter()  # For the end report.
     state, window = self._loop(state, total, stop)
     if window.pending and not self._log_and_check(state.step, window):

@@ -90,8 +90,9 @@ def _looks_like(path: Path, suffix: str) -> bool:
 
 
 def names_folder(path: str) -> bool:
-  """Whether an output path names a folder: a trailing separator, or an existing one."""
-  return path.endswith(os.sep) or Path(path).expanduser().is_dir()
+  """Whether an output path asks for a folder: it ends with a separator (an existing
+  folder named without one is refused as a file name, so a typo writes nothing)."""
+  return path.endswith(os.sep)
 
 
 def check_output_file(path: PathLike, flag: str, png: bool = False,

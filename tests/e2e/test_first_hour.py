@@ -27,7 +27,7 @@ def test_quick_start_grids_summary_report_resume_and_listing(tmp_path, synthetic
                       ganjax_env)
   out = first.stdout
   # The start block, the measured speed and the end report.
-  assert "ganjax: dcgan on mnist train (1,000 images 28x28x1, 10 classes)" in out
+  assert "ganjax: dcgan on idx:" in out and "(1,000 images 28x28x1, 10 classes)" in out
   assert "parameters, discriminator" in out and "to step 5 (0.0 epochs)" in out
   assert "Speed " in out and "images/s" in out
   assert "Trained 5 steps in" in out and "last losses: d_loss=" in out
@@ -97,7 +97,7 @@ def test_exports_png_folder_npz_and_progress_gif(tmp_path, synthetic_run):
   np.testing.assert_array_equal(arrays["images"][0, ..., 0], np.asarray(Image.open(files[0])))
 
   with pytest.raises(exports.UserError, match="already holds PNG images"):
-    exports.export_images(str(synthetic_run), str(folder), 3, None, 0)
+    exports.export_images(str(synthetic_run), str(folder) + "/", 3, None, 0)
 
   gif = tmp_path / "progress.gif"
   assert exports.progress_animation(str(synthetic_run), str(gif), 250, 1) == 0
