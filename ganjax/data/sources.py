@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import logging
 import os
 import re
@@ -386,7 +387,8 @@ def _check_tfds_split_syntax(tfds: Any, split: str) -> None:
 def _tfds_builder(tfds: Any, name: str, data_dir: str | None) -> Any:
   """Returns the TFDS builder for ``name``."""
   try:
-    return tfds.builder(name, data_dir=data_dir)
+    with _quiet_tfds(banner=False):
+      return tfds.builder(name, data_dir=data_dir)
   except tfds.core.DatasetNotFoundError:
     raise DataError(
         f"'{name}' is not a TFDS dataset (tfds.list_builders() lists them); to "
@@ -422,22 +424,41 @@ def _tfds_features(tfds: Any, builder: Any, name: str) -> tuple[Any, Any]:
 
 def _ensure_prepared(tfds: Any, builder: Any, name: str) -> None:
   """Downloads and prepares the dataset unless a prepared copy exists."""
-  if builder.is_prepared():
-    return
-  unresolvable = _unresolvable_download_hosts(builder)
+  with _quiet_tfds(banner=False):
+    if builder.is_prepared():
+      return
+    unresolvable = _unresolvable_download_hosts(builder)
+    root = builder.data_dir_root
   try:
     # TFDS retries each URL 10 times with exponential backoff (~200 s in
     # total) even when DNS says the host does not exist. Retrying cannot
     # help then, so try once and report at once.
-    with _tfds_download_retries(0 if unresolvable else None):
+    print(f"Downloading and preparing TFDS dataset '{name}' into {root} (first use "
+          "only)...", flush=True)
+    # TFDS's own banner and warnings about the folder it is filling say less.
+    with _tfds_download_retries(0 if unresolvable else None), _quiet_tfds():
       builder.download_and_prepare()
   except _tfds_prepare_errors(tfds) as e:
     reason = f"cannot resolve {', '.join(unresolvable)}" if unresolvable else describe_cause(e)
     raise DataError(
-        f"TFDS could not download/prepare '{name}' into {builder.data_dir_root} "
+        f"TFDS could not download/prepare '{name}' into {root} "
         f"({reason}); to train offline pass {_IDX_DIR_FLAG}, a directory of "
         f"MNIST-format IDX files."
     ) from e
+
+
+@contextlib.contextmanager
+def _quiet_tfds(banner: bool = True) -> Iterator[None]:
+  """Silences TFDS's absl warnings (about the folders it is about to fill) and,
+  with ``banner``, what it prints to stdout."""
+  from absl import logging as absl_logging
+  verbosity = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  try:
+    with contextlib.redirect_stdout(io.StringIO()) if banner else contextlib.nullcontext():
+      yield
+  finally:
+    absl_logging.set_verbosity(verbosity)
 
 
 def _tfds_prepare_errors(tfds: Any) -> tuple[type[BaseException], ...]:

@@ -339,14 +339,20 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("no_network")
-def test_tfds_download_failure_is_fast_and_points_to_idx_dir(tmp_path: Path) -> None:
+def test_tfds_download_failure_is_fast_and_points_to_idx_dir(tmp_path: Path, capfd) -> None:
   from tensorflow_datasets.core.download import downloader
 
   sources._import_tfds()  # Keep TensorFlow's import time out of the timing.
+  capfd.readouterr()
   start = time.monotonic()
   with pytest.raises(DataError) as error:
     load_dataset("mnist", "train", data_dir=str(tmp_path / "tfds"))
   elapsed = time.monotonic() - start
+  # One line of ganjax's own before the error; TFDS's banner and warnings are quiet.
+  out, err = capfd.readouterr()
+  assert out.splitlines() == [f"Downloading and preparing TFDS dataset 'mnist' into "
+                              f"{tmp_path / 'tfds'} (first use only)..."], out
+  assert "dataset_info" not in err and "Downloading and preparing dataset" not in out + err
   assert_one_line_error(error, "could not download/prepare 'mnist'", "--config.data.idx_dir=DIR")
   # TFDS's own retries take ~200 s offline; ours must fail at once.
   assert elapsed < 10, f"took {elapsed:.1f}s"
