@@ -34,3 +34,16 @@ def test_end_report_and_durations():
   assert lines[2] == "  last eval at step 100: fid=12.35  precision=0.7"
   assert lines[3] == "  newest grid: /w/samples/step_120.png"
   assert summary.duration(7.25) == "7.2s" and summary.duration(65) == "1m05s"
+
+
+def test_layer_tables_list_every_layer_of_both_networks():
+  from ganjax.gan import sampling
+  from ganjax.models import build_model
+  model = build_model("dcgan", (28, 28, 1), None, g_features=8, d_features=8,
+                      noise_dim=16)
+  grid = sampling.grid_inputs(model, 0, 4, None, {"image": None})
+  text = summary.layer_tables(model, grid.noise, grid.condition, (28, 28, 1))
+  generator, discriminator = text.split("\nDiscriminator\n")
+  assert generator.startswith("Generator\n") and "Dense_0" in generator
+  assert "Conv_0" in discriminator and "Total Parameters" in discriminator
+  assert "\x1b[" not in text  # plain text, no terminal colours
