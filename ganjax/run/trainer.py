@@ -346,14 +346,17 @@ class Trainer:
     stop.start_training(self._open_checkpoints().reached_preemption)
     self.open_outputs()
     self._status("running", state.step)
+    # The step as a host integer: after a failure the state's arrays may be gone
+    # (donated to a step that did not return).
+    self._step_reached = state.step
     try:
       return self._train_from(state, stop)
     except KeyboardInterrupt:
-      self._status("stopped", state.step, "interrupted at once (second Ctrl-C)",
+      self._status("stopped", self._step_reached, "interrupted at once (second Ctrl-C)",
                    quiet=True)
       raise
     except BaseException as e:
-      self._status("failed", state.step, str(e).splitlines()[0] if str(e) else
+      self._status("failed", self._step_reached, str(e).splitlines()[0] if str(e) else
                    type(e).__name__, quiet=True)
       raise
 
@@ -424,6 +427,7 @@ class Trainer:
       while state.step < total and not stop.should_stop(state.step):
         state = self._inject_faults(state)
         state, metrics = self.train_one_step(state, self.step_input(state.step))
+        self._step_reached = state.step
         window.add(metrics)
         progress.update(1)
         if not window.timed:
