@@ -59,3 +59,18 @@ def test_a_disabled_reporter_writes_nothing(tmp_path):
   assert reporter.truncate_after(0) == 0
   reporter.close()
   assert said == [] and list(tmp_path.iterdir()) == []
+
+
+def test_text_and_quiet_scalars_reach_tensorboard_only(tmp_path):
+  said = []
+  reporter = reporting.Reporter(tmp_path, console=said.append)
+  reporter.text(0, "config", "    train.steps = 5  # optimizer steps")
+  reporter.scalars(4, {"eval/fid": 12.5}, console=False)
+  reporter.close()
+  assert said == []
+  assert reporting.read_metrics(tmp_path) == [{"step": 4, "eval/fid": 12.5}]
+  events = EventAccumulator(str(tmp_path / "tensorboard"))
+  events.Reload()
+  (config,) = events.Tensors("config")
+  assert config.step == 0
+  assert config.tensor_proto.string_val == [b"    train.steps = 5  # optimizer steps"]
