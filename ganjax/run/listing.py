@@ -29,16 +29,19 @@ class RunEntry:
 
 
 def _last_fid(workdir: Path) -> Optional[float]:
-  """The newest FID: ``ganjax.eval``'s records, else periodic evaluation's metrics."""
+  """The newest FID: ``ganjax.eval``'s records (of the newest step), else periodic
+  evaluation's metrics."""
   records = []
   for path in (workdir / "eval").glob("*.json"):
     try:
       document = json.loads(path.read_text())
-      records.append((document["step"], path.stat().st_mtime, document["scores"]["fid"]))
+      # At one step, the default weights' record before a --raw_weights one.
+      records.append((document["step"], not path.stem.endswith("-raw"),
+                      path.stat().st_mtime, document["scores"]["fid"]))
     except (OSError, ValueError, KeyError, TypeError):
       continue
   if records:
-    return max(records)[2]
+    return max(records)[-1]
   fid = None
   try:
     for line in (workdir / workdir_lib.METRICS).read_text().splitlines():
