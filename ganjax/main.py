@@ -68,7 +68,7 @@ def _command(stop: StopRequest) -> int:
     where = (f"{_WORKDIR.value} holds no run to resume" if _WORKDIR.value
              else "no --workdir was given")
     raise UserError(f"--config is required to start a run ({where}); e.g. "
-                        "--config experiments/mnist_quick.py")
+                    "--config experiments/mnist_quick.py")
   config = (config_lib.default_config() if _CONFIG.value is None
             else cli.config_value(_CONFIG))
   if _PRINT_CONFIG.value:
