@@ -17,7 +17,7 @@ from PIL import Image
 
 from ganjax.gan import sampling
 from ganjax.models import Condition
-from ganjax.run import trained
+from ganjax.run import samples, trained
 from ganjax.utils import images, paths
 from ganjax.utils.errors import UserError
 
@@ -42,11 +42,7 @@ def _check_folder(out: str) -> Path:
 def _labels(run: trained.TrainedRun, num: int, label: Optional[int]) -> Optional[np.ndarray]:
   """Requested classes: ``label`` for all, else every class in turn (equal shares)."""
   if run.model.condition != Condition.LABEL:
-    if label is not None:
-      raise UserError(f"--label needs a class-conditional run; {run.workdir} is not one")
     return None
-  if label is not None and not 0 <= label < run.num_classes:
-    raise UserError(f"--label {label} is not a class of the run (0-{run.num_classes - 1})")
   return (np.full(num, label) if label is not None else np.arange(num) % run.num_classes
           ).astype(np.int32)
 
@@ -59,8 +55,8 @@ def export_images(workdir: str, out: str, num: Optional[int], label: Optional[in
     The command's exit code (0).
 
   Raises:
-    UserError: the run cannot generate unconditioned images of its own (an
-      image-to-image run), or ``out`` cannot be written (a folder that already
+    UserError: the run cannot make these images (see
+      :func:`ganjax.run.samples.check_run`), or ``out`` cannot be written (a folder that already
       holds PNGs is refused, so no earlier export is mixed in).
   """
   num = num or DEFAULT_NUM
@@ -68,21 +64,19 @@ def export_images(workdir: str, out: str, num: Optional[int], label: Optional[in
   folder = paths.names_folder(out)
   target = _check_folder(out) if folder else paths.check_output_file(out, "--out")
   run = trained.load_trained(str(run_dir), raw_weights)
-  if run.model.condition == Condition.IMAGE:
-    raise UserError(f"the run in {workdir} translates images; use python -m "
-                    "ganjax.translate")
+  samples.check_run(run, workdir, label,
+                    [f"--truncation {truncation}"] if truncation != 1.0 else [])
   labels = _labels(run, num, label)
   noise = sampling.fixed_noise(run.model, seed, num)
   if truncation != 1.0:
     noise = sampling.truncate(noise, truncation, sampling.noise_mean(run.model))
-  condition = None if labels is None else labels
   made = []
   with tqdm.tqdm(total=num, unit="img", desc="generated images") as bar:
     for start in range(0, num, BATCH):
       part = slice(start, min(start + BATCH, num))
       fake = sampling.generate_in_batches(
           run.g_state, None if noise is None else noise[part],
-          None if condition is None else condition[part], batch_size=BATCH)
+          None if labels is None else labels[part], batch_size=BATCH)
       pixels = images.to_uint8(fake, run.model.pixel_range)
       if folder:
         for offset, image in enumerate(pixels):
