@@ -78,7 +78,7 @@ def default_config() -> ml_collections.ConfigDict:
       g=dict(name="adam", learning_rate=4e-4, b1=0.9, b2=0.999, eps=1e-7),
       d=dict(name="adam", learning_rate=8e-4, b1=0.9, b2=0.999, eps=1e-7)))
   c.train = ml_collections.ConfigDict(dict(
-      steps=18_000,            # 30 epochs of MNIST's 60,000 images at batch 100
+      steps=18_000,            # training steps (default: the seed's 30 epochs of MNIST at batch 100)
       batch_size=100,          # global, over all devices
       reuse_fake=False,        # True: one G forward for both updates (faster)
       d_steps=1,               # discriminator updates per generator update (n_critic)
