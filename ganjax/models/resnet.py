@@ -1,17 +1,19 @@
-"""Residual networks for 32x32 images: SNGAN's CIFAR-10 architecture (Miyato et
-al., 2018), the layout BigGAN also uses at 32x32.
+"""Residual networks: SNGAN's CIFAR-10 architecture (Miyato et al., 2018), the
+layout BigGAN also uses at 32x32, extended to 64x64 and 128x128 as BigGAN does
+(one more up block in G and one more down block in D per doubling).
 
 Generator: normal noise -> dense to a 4x4 map of ``g_features`` channels -> three
 up blocks (4 -> 8 -> 16 -> 32) -> BatchNorm, ReLU, 3x3 convolution to the image's
 channels, tanh. An up block is BatchNorm, ReLU, nearest x2 upsampling, 3x3
 convolution, BatchNorm, ReLU, 3x3 convolution, plus a shortcut that upsamples
 its input through a 1x1 convolution. 28x28 images start from a 7x7 map and take
-two up blocks.
+two up blocks; 64x64 images take four, 128x128 five.
 
 Discriminator: an "optimized" first block (3x3 convolution, ReLU, 3x3
 convolution, 2x2 average pooling; shortcut: pooling, then a 1x1 convolution: no
-ReLU on the raw pixels), a down block (ReLU, conv, ReLU, conv, pooling; 1x1
-shortcut), two blocks at that resolution (identity shortcut), ReLU, the sum of
+ReLU on the raw pixels), down blocks (ReLU, conv, ReLU, conv, pooling; 1x1
+shortcut) until the map is at most 8x8 (one at 28x28 and 32x32, two at 64x64),
+two blocks at that resolution (identity shortcut), ReLU, the sum of
 the features over all positions, a dense logit. ``d_features`` channels
 throughout. No BatchNorm: with ``spectral_norm`` (the default, as in SNGAN)
 every convolution, the logit layer and the projection are spectrally normalised.
@@ -35,10 +37,21 @@ from ganjax.nn import Conv, UpsampleConv
 from ganjax.nn.conv import upsample_nearest
 
 #: Image sides the architecture is laid out for.
-SIZES = (28, 32)
-#: Blocks of the discriminator; the first ``_D_DOWNSAMPLES`` halve the resolution.
-_D_BLOCKS = 4
-_D_DOWNSAMPLES = 2
+SIZES = (28, 32, 64, 128)
+#: Discriminator blocks after the last one that halves the resolution.
+_D_BLOCKS_AT_LOWEST = 2
+#: The discriminator halves the resolution while the map is larger than this.
+_D_LOWEST_SIDE = 8
+
+
+def discriminator_downsamples(image_size: int) -> int:
+  """How many discriminator blocks halve the resolution: down to at most 8x8
+  (28 -> 7 and 32 -> 8: two; 64 -> 8: three)."""
+  downsamples = 0
+  while image_size > _D_LOWEST_SIDE and image_size % 2 == 0:
+    image_size //= 2
+    downsamples += 1
+  return downsamples
 
 
 def _average_pool(x: jax.Array) -> jax.Array:
@@ -157,8 +170,9 @@ class ResNetDiscriminator(nn.Module):
   def __call__(self, images: jax.Array, labels: Optional[jax.Array] = None, *,
                train: bool) -> jax.Array:
     x = images.astype(self.dtype or jnp.float32)
-    for i in range(_D_BLOCKS):
-      x = DownBlock(self.base_features, downsample=i < _D_DOWNSAMPLES, optimized=i == 0,
+    downsamples = discriminator_downsamples(images.shape[1])
+    for i in range(downsamples + _D_BLOCKS_AT_LOWEST):
+      x = DownBlock(self.base_features, downsample=i < downsamples, optimized=i == 0,
                     spectral_norm=self.spectral_norm, dtype=self.dtype,
                     name=f"block{i}")(x, train=train)
     features = jnp.sum(nn.relu(x).astype(jnp.float32), axis=(1, 2))
@@ -176,15 +190,15 @@ def build(image_shape: tuple[int, int, int], num_classes: int | None, *,
           noise_dim: int = 128, g_features: int = 256, d_features: int = 128,
           conditional: bool = False, spectral_norm: bool = True,
           dtype: str = "float32") -> GanModel:
-  """SNGAN's residual G and D for 32x32 (or 28x28) images.
+  """SNGAN's residual G and D for 32x32 images (also 28x28, 64x64 and 128x128).
 
   ``conditional`` conditions both networks on the data's labels (conditional
   BatchNorm in G, projection in D).
   """
   height, width, channels = image_shape
   if height != width or height not in SIZES:
-    raise ValueError(f"model 'resnet' is laid out for 32x32 or 28x28 images; the data "
-                     f"has {height}x{width}")
+    raise ValueError(f"model 'resnet' is laid out for square images of side "
+                     f"{', '.join(map(str, SIZES))}; the data has {height}x{width}")
   if conditional and not num_classes:
     raise ValueError("model.conditional needs labelled data, and the data has no "
                      "labels; set model.conditional=False")

@@ -67,10 +67,25 @@ def test_28x28_images_take_two_up_blocks():
   assert logits.shape == (BATCH,)
 
 
-@pytest.mark.parametrize("shape", [(64, 64, 3), (32, 28, 3), (16, 16, 1)])
+def test_64x64_images_take_four_up_blocks_and_three_down():
+  model = build_model("resnet", (64, 64, 3), None, **TINY)
+  noise = jax.ShapeDtypeStruct((BATCH, 8), jnp.float32)
+  images, g_vars = jax.eval_shape(lambda n: model.generator.init_with_output(
+      jax.random.PRNGKey(0), n, train=False), noise)
+  assert images.shape == (BATCH, 64, 64, 3)
+  assert sorted(k for k in g_vars["params"] if k.startswith("block")) == [
+      "block0", "block1", "block2", "block3"]
+  logits, d_vars = jax.eval_shape(lambda x: model.discriminator.init_with_output(
+      jax.random.PRNGKey(0), x, train=False), images)
+  assert logits.shape == (BATCH,)
+  # 64 -> 32 -> 16 -> 8, then two blocks at 8x8.
+  assert len([k for k in d_vars["params"] if k.startswith("block")]) == 5
+
+
+@pytest.mark.parametrize("shape", [(48, 48, 3), (32, 28, 3), (16, 16, 1)])
 def test_other_sizes_are_refused_in_one_sentence(shape):
-  with pytest.raises(ValueError, match=r"^model 'resnet' is laid out for 32x32 or 28x28 "
-                                       r"images; the data has \d+x\d+$"):
+  with pytest.raises(ValueError, match=r"^model 'resnet' is laid out for square images "
+                                       r"of side 28, 32, 64, 128; the data has \d+x\d+$"):
     build_model("resnet", shape, None, **TINY)
 
 
