@@ -1,0 +1,134 @@
+"""Prepared datasets (ArrayRecord shards) and the stream that reads them by step."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ganjax.data import prepared, streaming
+from ganjax.data.errors import DataError
+from ganjax.data.examples import data_identity
+from ganjax.data.pipeline import step_indices, take_rows
+from ganjax.data.sources import ImageDataset
+
+SHAPE = (6, 6, 3)
+
+
+def _examples(num=300, labelled=True, seed=0):
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 256, (num,) + SHAPE, dtype=np.uint8)
+  labels = rng.integers(0, 4, num).astype(np.int32) if labelled else None
+  return images, labels
+
+
+def _prepare(path, images, labels, shard_megabytes=0.01):
+  pairs = zip(images, labels.tolist() if labels is not None else [None] * len(images))
+  return prepared.write_prepared(path, pairs, SHAPE,
+                                 ("a", "b", "c", "d") if labels is not None else None,
+                                 source="test", labelled=labels is not None,
+                                 shard_megabytes=shard_megabytes)
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_round_trip_in_several_shards(tmp_path, labelled):
+  images, labels = _examples(labelled=labelled)
+  info = _prepare(tmp_path / "data", images, labels)
+  assert len(info.shards) > 1  # 0.01 MB shards hold 93 examples of 112 bytes
+  assert all(name.endswith(f"-of-{len(info.shards):05d}.array_record")
+             for name in info.shards)
+  source = prepared.PreparedSource(tmp_path / "data")
+  assert len(source) == 300 and source.image_shape == SHAPE
+  rows = source.read_rows(np.array([299, 0, 150, 0]))
+  np.testing.assert_array_equal(rows["image"], images[[299, 0, 150, 0]])
+  if labelled:
+    np.testing.assert_array_equal(rows["label"], labels[[299, 0, 150, 0]])
+    assert rows["label"].dtype == np.int32 and source.info.class_names == tuple("abcd")
+  else:
+    assert "label" not in rows and source.info.num_classes is None
+  whole = source.read_all()
+  np.testing.assert_array_equal(whole["image"], images)
+
+
+def test_fingerprint_is_that_of_the_same_examples_in_memory(tmp_path):
+  images, labels = _examples()
+  info = _prepare(tmp_path / "data", images, labels)
+  in_memory = data_identity(ImageDataset(images, labels, 4, "x", "train"),
+                            {"image": images, "label": labels})
+  assert info.fingerprint == in_memory["fingerprint"]
+  source = prepared.PreparedSource(tmp_path / "data")
+  assert source.identity()["fingerprint"] == in_memory["fingerprint"]
+
+
+def test_a_slice_is_a_window_with_its_own_identity(tmp_path):
+  images, labels = _examples()
+  _prepare(tmp_path / "data", images, labels)
+  held_out = prepared.PreparedSource(tmp_path / "data", "train[250:]")
+  assert len(held_out) == 50
+  np.testing.assert_array_equal(held_out.read_rows(np.arange(50))["image"], images[250:])
+  whole = prepared.PreparedSource(tmp_path / "data")
+  assert held_out.identity()["fingerprint"] != whole.identity()["fingerprint"]
+  with pytest.raises(DataError, match="one split, 'train'"):
+    prepared.PreparedSource(tmp_path / "data", "test")
+
+
+def test_an_existing_output_is_refused_and_left_alone(tmp_path):
+  images, labels = _examples(10)
+  out = tmp_path / "data"
+  out.mkdir()
+  (out / "mine.txt").write_text("keep")
+  with pytest.raises(DataError, match="already exists"):
+    _prepare(out, images, labels)
+  assert [p.name for p in out.iterdir()] == ["mine.txt"]
+  assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no partial directory left
+
+
+def test_an_interrupted_prepare_leaves_nothing(tmp_path):
+  images, labels = _examples(50)
+
+  def interrupted():
+    for i, pair in enumerate(zip(images, labels.tolist())):
+      if i == 30:
+        raise KeyboardInterrupt
+      yield pair
+
+  with pytest.raises(KeyboardInterrupt):
+    prepared.write_prepared(tmp_path / "data", interrupted(), SHAPE, None, "test", True)
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_damaged_or_missing_descriptions_are_one_sentence(tmp_path):
+  with pytest.raises(DataError, match=r"does not exist; write a prepared dataset"):
+    prepared.read_info(tmp_path / "nothing")
+  images, labels = _examples(10)
+  info = _prepare(tmp_path / "data", images, labels)
+  (tmp_path / "data" / info.shards[0]).unlink()
+  with pytest.raises(DataError, match="lacks 1 of its"):
+    prepared.read_info(tmp_path / "data")
+  (tmp_path / "data" / prepared.METADATA).write_text("{not json")
+  with pytest.raises(DataError, match="is not a ganjax prepared-dataset description"):
+    prepared.read_info(tmp_path / "data")
+  newer = {**info.to_json(), "version": prepared.VERSION + 1}
+  (tmp_path / "data" / prepared.METADATA).write_text(json.dumps(newer))
+  with pytest.raises(DataError, match="newer ganjax"):
+    prepared.read_info(tmp_path / "data")
+
+
+@pytest.mark.parametrize("batches_per_step", [1, 3])
+def test_the_stream_reads_each_steps_rows_also_after_a_jump(tmp_path, batches_per_step):
+  images, labels = _examples()
+  _prepare(tmp_path / "data", images, labels)
+  source = prepared.PreparedSource(tmp_path / "data")
+  in_memory = {"image": images, "label": labels}
+  # This process's part: rows 2..6 of each global batch of 8.
+  rows = streaming.StepRows(seed=3, batch_size=8, num_examples=300,
+                            batches_per_step=batches_per_step, start=2, stop=6)
+  reader = streaming.StepReader(source, rows, end_step=100, read_ahead=4)
+  try:
+    # In order, then a jump back (a rollback) and one forward (a resume elsewhere).
+    for step in [0, 1, 2, 3, 1, 2, 60, 61, 99, 100]:
+      expected = step_indices(3, step, 8, 300, batches_per_step)[2:6]
+      got = reader(step)
+      np.testing.assert_array_equal(got["image"], take_rows(in_memory, expected)["image"])
+      np.testing.assert_array_equal(got["label"], labels[expected])
+  finally:
+    reader.close()
