@@ -8,7 +8,8 @@ Three kinds of data end up in one ``examples`` dict of equally long arrays:
   dataset's images are the targets (``image``), the transform makes ``input``;
 * image-to-image, from a pix2pix-style paired folder (``data.paired_dir``).
 
-Where the images come from: ``data.paired_dir``, else the builtin
+Where the images come from: ``data.paired_dir``, else a folder of images
+(``data.folder``, :mod:`ganjax.data.folder`), else the builtin
 ``data.name="skimage_photos"``, else :func:`ganjax.data.load_dataset` (IDX files
 with ``data.idx_dir``, otherwise TFDS).
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ganjax.data import photos
+from ganjax.data import folder, photos
 from ganjax.data.errors import DataError
 from ganjax.data.paired_folder import load_paired_folder
 from ganjax.data.pairs import make_inputs
@@ -38,6 +39,7 @@ def load_examples(data: Any) -> tuple[ImageDataset, dict[str, np.ndarray]]:
   Raises:
     DataError: the data cannot be loaded or paired as configured.
   """
+  _check_one_source(data)
   if data.paired_dir is not None:
     if data.pairs != "none":
       raise DataError(f"config.data.paired_dir already holds (input, target) pairs; "
@@ -46,7 +48,9 @@ def load_examples(data: Any) -> tuple[ImageDataset, dict[str, np.ndarray]]:
                                          direction=data.paired_direction,
                                          image_size=data.image_size)
   else:
-    if data.name == photos.NAME:
+    if data.get("folder") is not None:
+      dataset = load_folder(data, data.split)
+    elif data.name == photos.NAME:
       dataset = photos.load_photo_patches(data.split, patch_size=data.patch_size,
                                           stride=data.patch_stride,
                                           scale=data.photo_scale)
@@ -61,6 +65,34 @@ def load_examples(data: Any) -> tuple[ImageDataset, dict[str, np.ndarray]]:
   if inputs is not None:
     examples["input"] = inputs
   return dataset, examples
+
+
+def _check_one_source(data: Any) -> None:
+  """Raises DataError when ``data`` names its images twice, or a folder experiment
+  has no folder."""
+  if data.get("folder") is None:
+    if data.name == folder.NAME:
+      raise DataError("this experiment trains on a folder of images: name it with "
+                      "--config.data.folder=DIR")
+    return
+  for key in ("idx_dir", "paired_dir"):
+    if data.get(key) is not None:
+      raise DataError(f"config.data.folder and config.data.{key} both name the training "
+                      f"images; set only one of them")
+
+
+def load_folder(data: Any, split: str, channels: int | None = None) -> ImageDataset:
+  """``split`` of the folder ``config.data`` names, as the run's config decodes it.
+
+  Args:
+    data: ``config.data`` with ``folder`` set.
+    split: "train" or a slice of it.
+    channels: overrides ``data.channels`` (evaluation asks for the channels the
+      run was trained on).
+  """
+  return folder.load_image_folder(
+      data.folder, split, image_size=data.get("image_size") or folder.DEFAULT_IMAGE_SIZE,
+      channels=data.get("channels") if channels is None else channels)
 
 
 def data_identity(dataset: ImageDataset, examples: dict[str, np.ndarray]) -> dict[str, Any]:

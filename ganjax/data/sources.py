@@ -49,6 +49,8 @@ class ImageDataset:
     num_classes: Number of label classes, or None without labels.
     name: Where the data came from, e.g. ``"mnist"`` or ``"idx:/abs/dir"``.
     split: The split actually read, e.g. ``"train"`` or ``"test[:5000]"``.
+    class_names: The name of each class in label order, when the data names
+      them (a folder of class subfolders), else None.
   """
 
   images: np.ndarray
@@ -56,6 +58,7 @@ class ImageDataset:
   num_classes: int | None
   name: str
   split: str
+  class_names: tuple[str, ...] | None = None
 
   def __post_init__(self) -> None:
     if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -68,6 +71,10 @@ class ImageDataset:
       raise ValueError(
           f"labels must be int32 of shape ({len(self.images)},), got "
           f"{self.labels.dtype} {self.labels.shape}"
+      )
+    if self.class_names is not None and len(self.class_names) != self.num_classes:
+      raise ValueError(
+          f"{len(self.class_names)} class names for {self.num_classes} classes"
       )
 
 

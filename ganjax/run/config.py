@@ -23,10 +23,10 @@ CONFIG_FILE = "config.json"
 #: Keys (or key prefixes) that a resumed run must share with the run it resumes.
 RESUME_INVARIANT_KEYS = ("seed", "model", "loss", "optim", "data.name", "data.split",
                          "data.pairs", "data.pair_seed", "data.mask_fraction",
-                         "data.paired_direction", "data.image_size", "data.patch_size",
-                         "data.patch_stride", "data.photo_scale", "train.batch_size",
-                         "train.reuse_fake", "train.d_steps", "ema.half_life_images",
-                         "ema.rampup", "augment")
+                         "data.paired_direction", "data.image_size", "data.channels",
+                         "data.patch_size", "data.patch_stride", "data.photo_scale",
+                         "train.batch_size", "train.reuse_fake", "train.d_steps",
+                         "ema.half_life_images", "ema.rampup", "augment")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -38,9 +38,14 @@ def default_config() -> ml_collections.ConfigDict:
   # states and step 0. Ignored once this run has checkpoints of its own.
   c.init_from = config_dict.placeholder(str)
   c.data = ml_collections.ConfigDict(dict(
-      name="mnist",             # a TFDS dataset name, or "skimage_photos" (builtin)
+      name="mnist",             # TFDS dataset name, "skimage_photos" (builtin), "folder"
       split="train",            # the split trained on (TFDS syntax, e.g. "train[:50%]")
       idx_dir=config_dict.placeholder(str),         # MNIST-format IDX files: no TFDS
+      # A folder of PNG/JPEG/WebP images, at any depth (ganjax.data.folder): class
+      # subfolders make it labelled; its one split is "train" (slices work); square
+      # images of data.image_size (default 64).
+      folder=config_dict.placeholder(str),
+      channels=config_dict.placeholder(int),        # folder: 1, 3 or unset (as the images are)
       data_dir=config_dict.placeholder(str),        # TFDS data_dir
       # Image-to-image pairs (ganjax.data.pairs): input made from each image.
       pairs="none",             # none | edges | inpaint | lowres | grayscale
@@ -48,7 +53,7 @@ def default_config() -> ml_collections.ConfigDict:
       mask_fraction=0.5,        # inpainting hole side / image side
       paired_dir=config_dict.placeholder(str),      # a pix2pix folder of A|B images
       paired_direction="AtoB",  # AtoB: input = left half; BtoA: input = right half
-      image_size=config_dict.placeholder(int),      # resize paired images to this
+      image_size=config_dict.placeholder(int),      # paired / folder images resized to this
       # data.name="skimage_photos": patches of scikit-image's colour photographs.
       patch_size=32,
       patch_stride=config_dict.placeholder(int),    # default patch_size // 4
@@ -162,8 +167,8 @@ _NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "ema.half_life_images", "ema.r
 _BOOLEANS = ("train.reuse_fake", "ckpt.async_save", "ema.for_inference",
              "log.model_summary")
 #: Config keys that name files or directories: stored absolute (see absolute_paths).
-PATH_KEYS = ("data.idx_dir", "data.data_dir", "data.paired_dir", "eval.classifier_dir",
-             "init_from")
+PATH_KEYS = ("data.idx_dir", "data.data_dir", "data.paired_dir", "data.folder",
+             "eval.classifier_dir", "init_from")
 
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
@@ -206,6 +211,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     value = flat.get(key)
     if value is not None and (not _is_int(value) or value <= 0):
       raise UserError(f"config.{key} must be a positive integer, not {value!r}")
+  channels = flat.get("data.channels")
+  if channels is not None and (not _is_int(channels) or channels not in (1, 3)):
+    raise UserError(f"config.data.channels must be 1 (grayscale), 3 (RGB) or unset (as "
+                    f"the images are), not {channels!r}")
   mask = flat.get("data.mask_fraction")
   if mask is not None and not (isinstance(mask, (int, float)) and 0 < mask <= 1):
     raise UserError(f"config.data.mask_fraction must be in (0, 1], not {mask!r}")
