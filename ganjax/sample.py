@@ -5,7 +5,8 @@
 Class-conditional runs:
   python -m ganjax.sample --workdir runs/mnist_cgan --label 7 --num 16 --out sevens.png
 writes ``--num`` images of class 7; without ``--label`` it writes one row per class
-with ``--num`` images per class (default 8 then, 64 otherwise).
+with ``--num`` images per class (default 8 then, 64 otherwise). A run trained on a
+folder of class subfolders also takes a class by its folder's name (``--label cat``).
 
 Truncation: ``--truncation PSI`` (0 < PSI <= 1; 1, the default, is off) pulls every
 latent z towards the mean latent of the noise distribution, mean + PSI (z - mean):
@@ -51,7 +52,9 @@ _NUM = flags.DEFINE_integer(
     "num", None, "Number of images (default 64); for a class-conditional run without "
     "--label, images per class (default 8), one row per class. With --interpolate: "
     "walks (default 4; 1 for a class-conditional strip without --label).", lower_bound=1)
-_LABEL = flags.DEFINE_integer("label", None, "Class to generate (class-conditional runs).")
+_LABEL = flags.DEFINE_string("label", None, "Class to generate (class-conditional runs): "
+                             "its index, or its name for a run trained on a folder of "
+                             "class subfolders.")
 _SEED = flags.DEFINE_integer("seed", 0, "Noise seed (same seed, same images).",
                              lower_bound=0, upper_bound=2**32 - 1)
 _COLUMNS = flags.DEFINE_integer("columns", None, "Images per row (default: square; "

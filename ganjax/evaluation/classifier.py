@@ -425,7 +425,7 @@ def train_command(dataset: str, idx_dir: Optional[str], workdir: Path) -> str:
 
 
 def find(explicit: Optional[str], configured: Optional[str], dataset: str,
-         idx_dir: Optional[str] = None) -> Path:
+         idx_dir: Optional[str] = None, folder: Optional[str] = None) -> Path:
   """The classifier directory to use: explicit flag, then config, then default.
 
   We deliberately do not train a missing classifier on the fly: training takes
@@ -438,13 +438,21 @@ def find(explicit: Optional[str], configured: Optional[str], dataset: str,
     dataset: ``config.data.name``.
     idx_dir: ``config.data.idx_dir``; with ``dataset`` it names the default
       directory (:func:`dataset_key`) and is repeated in the suggested command.
+    folder: ``config.data.folder``: a folder of images has no default
+      classifier (what its images show is known only to the user).
 
   Raises:
     ClassifierError: the chosen directory holds no classifier; the message is
-      one line with the command that trains one there.
+      one line with the command that trains one there. For a folder without
+      ``explicit`` or ``configured``: one line saying how to name one.
   """
   key = dataset_key(dataset, idx_dir)
   chosen = explicit or configured
+  if not chosen and folder:
+    raise ClassifierError(
+        "a folder of images has no default domain classifier: name one trained on "
+        "images like them (python -m ganjax.classifier) with --classifier DIR or "
+        "config.eval.classifier_dir")
   directory = Path(chosen).expanduser().absolute() if chosen else default_dir(key)
   if not (directory / METADATA_FILE).exists():
     raise ClassifierError(

@@ -108,7 +108,7 @@ class PeriodicEvaluator:
 
 
 def locate_classifier(configured: Optional[str], dataset: str, idx_dir: Optional[str],
-                      say=print) -> Optional[Path]:
+                      say=print, folder: Optional[str] = None) -> Optional[Path]:
   """The classifier for periodic evaluation, or None (after one line saying why).
 
   Args:
@@ -117,9 +117,10 @@ def locate_classifier(configured: Optional[str], dataset: str, idx_dir: Optional
     idx_dir: ``config.data.idx_dir``.
     say: where the one-line notice goes when there is no classifier (the
       trainer's warning channel).
+    folder: ``config.data.folder`` (a folder has no default classifier).
   """
   try:
-    return classifier_lib.find(None, configured, dataset, idx_dir)
+    return classifier_lib.find(None, configured, dataset, idx_dir, folder)
   except classifier_lib.ClassifierError as e:
     say(f"periodic evaluation is off: {e}")
     return None

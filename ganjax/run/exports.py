@@ -47,7 +47,7 @@ def _labels(run: trained.TrainedRun, num: int, label: Optional[int]) -> Optional
           ).astype(np.int32)
 
 
-def export_images(workdir: str, out: str, num: Optional[int], label: Optional[int],
+def export_images(workdir: str, out: str, num: Optional[int], label: Optional[str | int],
                   seed: int, truncation: float = 1.0, raw_weights: bool = False) -> int:
   """Writes ``num`` generated images to the folder or ``.npz`` file ``out``.
 
@@ -64,8 +64,8 @@ def export_images(workdir: str, out: str, num: Optional[int], label: Optional[in
   folder = paths.names_folder(out)
   target = _check_folder(out) if folder else paths.check_output_file(out, "--out")
   run = trained.load_trained(str(run_dir), raw_weights)
-  samples.check_run(run, workdir, label,
-                    [f"--truncation {truncation}"] if truncation != 1.0 else [])
+  label = samples.check_run(run, workdir, label,
+                            [f"--truncation {truncation}"] if truncation != 1.0 else [])
   labels = _labels(run, num, label)
   noise = sampling.fixed_noise(run.model, seed, num)
   if truncation != 1.0:
@@ -94,7 +94,7 @@ def export_images(workdir: str, out: str, num: Optional[int], label: Optional[in
       np.savez_compressed(buffer, **arrays)
       tmp.write_bytes(buffer.getvalue())
     paths.write_atomically(target, write)
-  what = f" of class {label}" if label is not None else (
+  what = f" of class {samples.class_description(run, label)}" if label is not None else (
       " (classes in turn)" if labels is not None else "")
   print(f"Wrote {num} images{what} from step {run.step} to {out}")
   return 0

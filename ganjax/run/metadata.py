@@ -19,7 +19,10 @@ from ganjax.utils.errors import UserError
 #: 2: the generator state may also hold ``ema_params`` (config.ema) and the
 #:    discriminator state ADA's ``augment_p`` (config.augment). A schema-1
 #:    checkpoint is a schema-2 one without them: it reads unchanged.
-SCHEMA_VERSION = 2
+#: 3: the metadata may hold ``class_names`` (data that names its classes, e.g. a
+#:    folder of class subfolders). A schema-2 checkpoint is a schema-3 one
+#:    without them: it reads unchanged.
+SCHEMA_VERSION = 3
 
 
 class IncompatibleCheckpointError(UserError):
@@ -38,12 +41,15 @@ class RunMetadata:
     dataset: identity of the training data (source, counts, content hash; see
       :func:`ganjax.data.examples.data_identity`).
     rollbacks: NaN/Inf rollbacks so far (they move the random stream on).
+    class_names: the name of each class in label order when the data names
+      them (``ganjax.sample --label NAME``), else None.
   """
   config: dict[str, Any]
   batch_spec: dict[str, dict[str, Any]]
   num_classes: Optional[int]
   dataset: dict[str, Any] = dataclasses.field(default_factory=dict)
   rollbacks: int = 0
+  class_names: Optional[list[str]] = None
 
   @property
   def image_shape(self) -> tuple[int, ...]:

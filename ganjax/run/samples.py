@@ -70,12 +70,16 @@ class Sheet:
   description: str
 
 
-def check_run(run: trained.TrainedRun, workdir: str, label: Optional[int],
-              noise_flags: list[str]) -> None:
-  """Raises UserError for a run this command cannot sample (an image translator),
+def check_run(run: trained.TrainedRun, workdir: str, label: Optional[str | int],
+              noise_flags: list[str]) -> Optional[int]:
+  """Checks the run can make what was asked; returns the class index of ``label``.
+
+  Raises UserError for a run this command cannot sample (an image translator),
   a generator without noise for the flags in ``noise_flags`` (e.g.
   ``["--truncation 0.5"]``) to act on, ``label`` for a run that is not
-  class-conditional or a label out of range. ``workdir`` as the user named it."""
+  class-conditional, or a label that is neither one of the run's class names
+  nor an index in range. ``workdir`` as the user named it.
+  """
   named, plural = " and ".join(noise_flags), len(noise_flags) > 1
   if run.model.condition == Condition.IMAGE:
     needs = (f" ({named} {'act' if plural else 'acts'} on noise, and it has none)"
@@ -86,13 +90,57 @@ def check_run(run: trained.TrainedRun, workdir: str, label: Optional[int],
     raise UserError(f"{named} {'need' if plural else 'needs'} a generator with noise; "
                     f"the generator of the run in {workdir} has none")
   if label is None:
-    return
+    return None
   if run.model.condition != Condition.LABEL:
     raise UserError(f"--label needs a class-conditional run; the run in {workdir} is "
                     "unconditional")
-  if not 0 <= label < run.num_classes:
-    raise UserError(f"--label {label} is out of range: the run in {workdir} has "
-                    f"{run.num_classes} classes (0 to {run.num_classes - 1})")
+  return class_index(run.class_names, run.num_classes, label, workdir)
+
+
+def class_index(names: Optional[tuple[str, ...]], num_classes: int,
+                label: str | int, workdir: str) -> int:
+  """The class ``label`` names: one of ``names`` (the run's class names, if it
+  has them), else an index from 0 to ``num_classes - 1``.
+
+  A name comes first: with class folders named "0" to "10", ``--label 2`` is the
+  folder "2" (index 3 in sorted order).
+
+  Raises:
+    UserError: ``label`` is neither.
+  """
+  text = str(label).strip()
+  if names is not None and text in names:
+    return names.index(text)
+  try:
+    index = int(text)
+  except ValueError:
+    if names is None:
+      raise UserError(f"--label {text!r} is not a class index: the run in {workdir} "
+                      f"has {num_classes} classes (0 to {num_classes - 1}) and no "
+                      "class names") from None
+    raise UserError(f"--label {text!r} is not a class of the run in {workdir}; its "
+                    f"classes are {_listed(names)} (or their indexes 0 to "
+                    f"{num_classes - 1})") from None
+  if not 0 <= index < num_classes:
+    raise UserError(f"--label {index} is out of range: the run in {workdir} has "
+                    f"{num_classes} classes (0 to {num_classes - 1})")
+  return index
+
+
+#: Class names listed in an error before the rest are counted.
+_LISTED_NAMES = 20
+
+
+def _listed(names: tuple[str, ...]) -> str:
+  shown = ", ".join(names[:_LISTED_NAMES])
+  more = len(names) - _LISTED_NAMES
+  return shown + (f" and {more} more" if more > 0 else "")
+
+
+def class_description(run: trained.TrainedRun, index: int) -> str:
+  """How the closing line names class ``index``: its name, else its index."""
+  names = run.class_names
+  return str(index) if names is None else f"{names[index]} ({index})"
 
 
 def _check_grid_size(run: trained.TrainedRun, total: int, columns: Optional[int],
@@ -207,7 +255,7 @@ def _check_walk_flags(walk: Optional[Walk], keyframes: Optional[int],
                     "per row, --interpolate images per row)")
 
 
-def write(workdir: str, out: str, num: Optional[int], label: Optional[int], seed: int,
+def write(workdir: str, out: str, num: Optional[int], label: Optional[str | int], seed: int,
           columns: Optional[int], scale: int, truncation: float = 1.0,
           interpolate: Optional[int] = None, keyframes: Optional[int] = None,
           frame_ms: Optional[int] = None, raw_weights: bool = False) -> int:
@@ -223,7 +271,7 @@ def write(workdir: str, out: str, num: Optional[int], label: Optional[int], seed
     out: the file to write (.png or .gif).
     num: images (grid), images per class (one row per class) or walks; None: the
       default of each.
-    label: the class to generate, or None.
+    label: the class to generate (a class name of the run, or an index), or None.
     seed: the noise seed.
     columns: images per row of a grid or an animation frame.
     scale: pixel enlargement factor.
@@ -244,7 +292,7 @@ def write(workdir: str, out: str, num: Optional[int], label: Optional[int], seed
   run = trained.load_trained(str(run_dir), raw_weights)
   noise_flags = ([f"--truncation {truncation}"] if truncation != 1.0 else []) + (
       [f"--interpolate {walk.steps}"] if walk else [])
-  check_run(run, workdir, label, noise_flags)
+  label = check_run(run, workdir, label, noise_flags)
   if walk is None:
     sheet = Sheet(grid_inputs(run, seed, num, label, columns, scale), 1, "")
   else:
@@ -261,7 +309,7 @@ def write(workdir: str, out: str, num: Optional[int], label: Optional[int], seed
   else:
     images.save_grid(out_path, fake, run.model.pixel_range, columns=inputs.columns,
                      scale=scale)
-  what = (f" of class {label}" if label is not None
+  what = (f" of class {class_description(run, label)}" if label is not None
           else " (one row per class)" if inputs.condition is not None else "")
   truncated = f", truncation {truncation}" if truncation != 1.0 else ""
   made = sheet.description or f"{len(fake)} samples"

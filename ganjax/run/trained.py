@@ -46,6 +46,13 @@ class TrainedRun:
     """Classes of a label-conditional run (None when the data had no labels)."""
     return self.meta.num_classes
 
+  @property
+  def class_names(self) -> Optional[tuple[str, ...]]:
+    """The classes' names in label order, when the data named them (a folder of
+    class subfolders), else None."""
+    names = self.meta.class_names
+    return None if names is None else tuple(names)
+
 
 def _newest_meta(checkpoints: Checkpoints) -> RunMetadata:
   for step in sorted(checkpoints.steps(), reverse=True):

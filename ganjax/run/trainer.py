@@ -187,7 +187,8 @@ class Trainer:
     if not ev.every_steps or self.model.condition == Condition.IMAGE:
       return None
     directory = periodic.locate_classifier(ev.classifier_dir, self.config.data.name,
-                                           self.config.data.idx_dir, say=self._warn)
+                                           self.config.data.idx_dir, say=self._warn,
+                                           folder=self.config.data.get("folder"))
     if directory is None:
       return None
     return periodic.PeriodicEvaluator(
@@ -309,9 +310,11 @@ class Trainer:
           f"--config.init_from={self.workdir}")
 
   def _meta(self, state: RunState) -> RunMetadata:
+    names = self.dataset.class_names
     return RunMetadata(config=self.config.to_dict(), batch_spec=self.batch_spec,
                        num_classes=self.dataset.num_classes, dataset=self.data_identity,
-                       rollbacks=state.rollbacks)
+                       rollbacks=state.rollbacks,
+                       class_names=None if names is None else list(names))
 
   def _say(self, message: str) -> None:
     if self.is_lead:

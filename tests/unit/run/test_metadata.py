@@ -36,3 +36,13 @@ def test_missing_fields_are_refused_as_incompatible_not_damage():
   del raw["batch_spec"]
   with pytest.raises(IncompatibleCheckpointError, match="batch_spec"):
     RunMetadata.from_json(raw, step=4)
+
+
+def test_class_names_round_trip_and_older_metadata_has_none():
+  named = RunMetadata(config={}, batch_spec=META.batch_spec, num_classes=2,
+                      class_names=["cat", "dog"])
+  assert RunMetadata.from_json(named.to_json(), step=1).class_names == ["cat", "dog"]
+  raw = META.to_json()
+  del raw["class_names"]
+  raw["schema"] = 2  # written before class names were recorded
+  assert RunMetadata.from_json(raw, step=4).class_names is None

@@ -18,7 +18,8 @@ def _run(condition=Condition.LABEL):
   model = GanModel(generator=None, discriminator=None, noise_dim=4,
                    discriminator_batch_norm=False, noise_distribution="normal",
                    condition=condition)
-  return types.SimpleNamespace(model=model, num_classes=CLASSES, image_shape=(28, 28, 1))
+  return types.SimpleNamespace(model=model, num_classes=CLASSES, image_shape=(28, 28, 1),
+                               class_names=None)
 
 
 def test_a_per_class_strip_repeats_one_walk_in_every_class_row():
@@ -74,3 +75,24 @@ def test_an_image_translator_has_no_noise_to_truncate_or_walk():
   samples.check_run(_run(), "runs/cgan", 2, ["--truncation 0.5"])
   with pytest.raises(UserError, match="--label 3 is out of range"):
     samples.check_run(_run(), "runs/cgan", 3, [])
+
+
+def test_a_label_is_a_class_name_first_then_an_index():
+  run = _run()
+  run.class_names = ("cat", "dog", "owl")
+  assert samples.check_run(run, "runs/pets", "dog", []) == 1
+  assert samples.check_run(run, "runs/pets", "2", []) == 2
+  assert samples.check_run(run, "runs/pets", None, []) is None
+  with pytest.raises(UserError, match="'horse' is not a class of the run in runs/pets; "
+                                      "its classes are cat, dog, owl"):
+    samples.check_run(run, "runs/pets", "horse", [])
+  # Folders named by numbers: the name wins ("2" is the third of "0", "10", "2").
+  assert samples.class_index(("0", "10", "2"), 3, "2", "runs/n") == 2
+  assert samples.class_index(("0", "10", "2"), 3, "1", "runs/n") == 1
+
+
+def test_a_run_without_class_names_takes_indexes_only():
+  assert samples.check_run(_run(), "runs/cgan", "1", []) == 1
+  with pytest.raises(UserError, match="'cat' is not a class index: the run in runs/cgan "
+                                      "has 3 classes \\(0 to 2\\) and no class names"):
+    samples.check_run(_run(), "runs/cgan", "cat", [])
