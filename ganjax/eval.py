@@ -6,14 +6,16 @@ r"""Score a trained run: FID, KID, classifier score, precision/recall, coverage.
 Restores the newest generator checkpoint of ``--workdir``, generates ``--num``
 images in batches, extracts features with the domain classifier and compares
 them with the run's own dataset (``config.data``; ``--reference_split`` picks
-another split; ``--idx_dir``/``--data_dir`` say where that data is now, when it
-moved or the run's config holds a path relative to another directory). Writes
+another split; a folder of images has only "train", which is then the default
+with ``--inception_weights`` too; ``--idx_dir``/``--data_dir``/``--folder`` say
+where that data is now, when it moved or the run's config holds a path relative
+to another directory). Writes
 ``<workdir>/eval/<step>.json`` with the scores and the protocol (extractor and its weight hash, sample counts, reference data, seed,
 versions) and prints a table.
 
 The classifier is ``--classifier``, else the run's ``config.eval.classifier_dir``,
 else ``~/.cache/ganjax/classifiers/<config.data.name>`` (root overridable with
-``$GANJAX_CLASSIFIERS``). If there is none, the command stops with the one
+``$GANJAX_CLASSIFIERS``; a run on a folder of images has no default). If there is none, the command stops with the one
 ``python -m ganjax.classifier ...`` line that trains it: it is not trained on the
 fly, because the classifier is part of the protocol.
 """
@@ -49,10 +51,12 @@ _IDX_DIR = flags.DEFINE_string("idx_dir", None, "Where the run's IDX files are n
                                "(replaces config.data.idx_dir of the run).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the run's TFDS data_dir is now "
                                 "(replaces config.data.data_dir of the run).")
+_FOLDER = flags.DEFINE_string("folder", None, "Where the run's folder of images is now "
+                              "(replaces config.data.folder of the run).")
 _RAW_WEIGHTS = cli.define_raw_weights_flag()
 flags.mark_flags_as_required(["workdir"])
 paths.require_non_empty("workdir", "classifier", "reference_split", "inception_weights",
-                        "idx_dir", "data_dir")
+                        "idx_dir", "data_dir", "folder")
 
 
 def _command() -> int:
@@ -62,7 +66,7 @@ def _command() -> int:
       classifier=_CLASSIFIER.value, reference_split=_REFERENCE_SPLIT.value,
       seed=_SEED.value, batch_size=_BATCH_SIZE.value, max_stored=_MAX_STORED.value,
       inception_weights=_INCEPTION.value, idx_dir=_IDX_DIR.value,
-      data_dir=_DATA_DIR.value, raw_weights=_RAW_WEIGHTS.value))
+      data_dir=_DATA_DIR.value, raw_weights=_RAW_WEIGHTS.value, folder=_FOLDER.value))
 
 
 def run() -> None:

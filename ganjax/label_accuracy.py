@@ -14,8 +14,8 @@ and ``--seed`` both commands print the same number.
 The classifier is found as ``ganjax.eval`` finds it: ``--classifier``, else the
 run's ``config.eval.classifier_dir``, else the default directory for the run's
 dataset; if there is none, the command stops with the one
-``python -m ganjax.classifier ...`` line that trains it. ``--idx_dir`` and
-``--data_dir`` say where the run's data is now, when it moved.
+``python -m ganjax.classifier ...`` line that trains it. ``--idx_dir``,
+``--data_dir`` and ``--folder`` say where the run's data is now, when it moved.
 """
 
 from absl import flags
@@ -36,10 +36,12 @@ _IDX_DIR = flags.DEFINE_string("idx_dir", None, "Where the run's IDX files are n
                                "(replaces config.data.idx_dir of the run).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the run's TFDS data_dir is now "
                                 "(replaces config.data.data_dir of the run).")
+_FOLDER = flags.DEFINE_string("folder", None, "Where the run's folder of images is now "
+                              "(replaces config.data.folder of the run).")
 _RAW_WEIGHTS = cli.define_raw_weights_flag()
 flags.mark_flags_as_required(["workdir"])
 paths.require_non_empty("workdir", "classifier", "reference_split", "idx_dir",
-                        "data_dir")
+                        "data_dir", "folder")
 
 
 def _command() -> int:
@@ -47,7 +49,7 @@ def _command() -> int:
   return evaluate.label_accuracy(evaluate.EvalOptions(
       workdir=_WORKDIR.value, num=_NUM.value, classifier=_CLASSIFIER.value,
       reference_split=_REFERENCE_SPLIT.value, seed=_SEED.value, idx_dir=_IDX_DIR.value,
-      data_dir=_DATA_DIR.value, raw_weights=_RAW_WEIGHTS.value))
+      data_dir=_DATA_DIR.value, raw_weights=_RAW_WEIGHTS.value, folder=_FOLDER.value))
 
 
 def run() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import tqdm
 
 from ganjax.data import ImageDataset, dataset_fingerprint, load_dataset
+from ganjax.data.examples import load_folder
 from ganjax.evaluation import classifier as classifier_lib
 from ganjax.evaluation import extractor as extractor_lib
 from ganjax.evaluation import pipeline, protocol
@@ -29,7 +30,7 @@ from ganjax.utils.errors import UserError
 
 EVAL_DIR = "eval"
 #: config.data keys that locate the run's data; each has a flag of the same name.
-DATA_LOCATIONS = ("idx_dir", "data_dir")
+DATA_LOCATIONS = ("idx_dir", "data_dir", "folder")
 BATCH_SIZE = 500
 INCEPTION_BATCH_SIZE = 50
 
@@ -49,18 +50,21 @@ class EvalOptions:
   idx_dir: Optional[str] = None
   data_dir: Optional[str] = None
   raw_weights: bool = False
+  folder: Optional[str] = None
 
-  def resolved(self) -> "EvalOptions":
+  def resolved(self, has_test_split: bool = True) -> "EvalOptions":
     """Defaults that depend on the extractor: Inception follows Lucic et al.
 
-    Their protocol compares with the test split; Inception's activations at
-    299x299 need smaller batches.
+    Their protocol compares with the test split (when the data has one: a
+    folder of images has only "train"); Inception's activations at 299x299 need
+    smaller batches.
     """
     inception = bool(self.inception_weights)
     return dataclasses.replace(
         self,
         batch_size=self.batch_size or (INCEPTION_BATCH_SIZE if inception else BATCH_SIZE),
-        reference_split=self.reference_split or ("test" if inception else None))
+        reference_split=self.reference_split or (
+            "test" if inception and has_test_split else None))
 
 
 #: The k-nearest-neighbour metrics need more than k samples in each set.
@@ -102,7 +106,8 @@ def build_extractor(classifier_dir: Path, inception_weights: Optional[str],
 
 
 def run_config(workdir: Path, options: EvalOptions) -> Any:
-  """The run's config.json with ``--idx_dir``/``--data_dir`` applied to its data.
+  """The run's config.json with ``--idx_dir``/``--data_dir``/``--folder`` applied to
+  its data.
 
   Raises:
     UserError: a data location (from the flag or the run's config) does not
@@ -138,8 +143,18 @@ def check_writable(workdir: Path) -> Path:
                                   f"the scores to {Path(workdir) / EVAL_DIR}")
 
 
-def load_reference(data: Any, split: Optional[str]) -> ImageDataset:
-  """The run's dataset (``config.data``), optionally another split of it."""
+def load_reference(data: Any, split: Optional[str],
+                   channels: Optional[int] = None) -> ImageDataset:
+  """The run's dataset (``config.data``), optionally another split of it.
+
+  Args:
+    data: the run's ``config.data``.
+    split: the split to compare with; None: the run's training split.
+    channels: of a folder's images: those the run was trained on (a slice of a
+      folder could otherwise decode differently when ``data.channels`` is unset).
+  """
+  if data.get("folder"):
+    return load_folder(data, split or data.split, channels)
   return load_dataset(data.name, split or data.split, idx_dir=data.get("idx_dir"),
                       data_dir=data.get("data_dir"))
 
@@ -281,7 +296,8 @@ def find_classifier(options: EvalOptions, config: Any) -> Path:
     ClassifierError: there is none; one line with the command that trains it.
   """
   return classifier_lib.find(options.classifier, configured_classifier(config),
-                             config.data.name, config.data.get("idx_dir"))
+                             config.data.name, config.data.get("idx_dir"),
+                             config.data.get("folder"))
 
 
 def restore(workdir: Path, config: Any, raw_weights: bool) -> runs.TrainedRun:
@@ -322,10 +338,10 @@ def evaluate_run(options: EvalOptions) -> int:
   Inception weights; then the run is restored and the reference data loaded.
   """
   start = time.perf_counter()
-  options = options.resolved()
   check_counts(options)
   workdir = paths.check_run_dir(options.workdir)
   config = run_config(workdir, options)
+  options = options.resolved(has_test_split=not config.data.get("folder"))
   check_writable(workdir)
   directory = find_classifier(options, config)
   if options.inception_weights:
@@ -338,7 +354,7 @@ def evaluate_run(options: EvalOptions) -> int:
   path = record_path(workdir, run)
   if path.is_dir() or (path.exists() and not path.is_file()):
     raise UserError(f"cannot write the scores: {path} exists and is not a file")
-  reference = load_reference(config.data, options.reference_split)
+  reference = load_reference(config.data, options.reference_split, run.image_shape[-1])
   check_counts(options, len(reference.images))
   check_reference_labels(run, reference)
   extractor = build_extractor(directory, options.inception_weights)
@@ -370,7 +386,7 @@ def label_accuracy(options: EvalOptions) -> int:
   run = restore(workdir, config, options.raw_weights)
   if run.model.condition != Condition.LABEL:
     raise UserError(f"the run in {options.workdir} is not class-conditional")
-  reference = load_reference(config.data, options.reference_split)
+  reference = load_reference(config.data, options.reference_split, run.image_shape[-1])
   check_reference_labels(run, reference)
   classifier = classifier_lib.load(directory)
   extractor = extractor_lib.from_classifier(classifier)

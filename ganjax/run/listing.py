@@ -79,6 +79,8 @@ def describe_run(workdir: Path) -> Optional[RunEntry]:
   data = config.get("data", {})
   dataset = data.get("name", "?") + (f" ({Path(data['idx_dir']).name})"
                                      if data.get("idx_dir") else "")
+  if data.get("folder"):
+    dataset = f"folder ({Path(data['folder']).name})"
   files = [p for p in (workdir / workdir_lib.METRICS, workdir / workdir_lib.CHECKPOINTS,
                        workdir / workdir_lib.STATUS, workdir / workdir_lib.CONFIG)
            if p.exists()]
