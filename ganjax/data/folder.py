@@ -226,7 +226,9 @@ def decode_image(path: str | os.PathLike, image_size: int, channels: int) -> np.
   except (UnreadableImageError, MemoryError):
     raise
   except Exception as e:  # Pillow's decoders raise many types on broken files.
-    raise UnreadableImageError(path, describe_cause(e)) from e
+    # The path is said once, before the reason ("cannot identify image file '...'").
+    reason = describe_cause(e).replace(f" {str(path)!r}", "")
+    raise UnreadableImageError(path, reason) from e
   return array[..., np.newaxis] if channels == 1 else array
 
 

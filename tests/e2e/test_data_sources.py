@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import idx_bytes, write_idx
+from conftest import assert_user_error, idx_bytes, run_command, write_idx
+from PIL import Image
 
 from ganjax.data import (DataError, ImageDataset, dataset_fingerprint, load_dataset,
                          read_idx, sources)
@@ -402,3 +403,48 @@ def test_import_does_not_load_tensorflow_or_jax() -> None:
   code = f"import sys, ganjax.data; print(sorted(m for m in {heavy!r} if m in sys.modules))"
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
   assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------
+# A folder of images, end to end.
+# --------------------------------------------------------------------------
+
+
+def test_train_on_a_class_folder_and_sample_a_class_by_name(tmp_path: Path,
+                                                            ganjax_env) -> None:
+  images = tmp_path / "shapes"
+  rng = np.random.default_rng(0)
+  for name, colour in (("circle", (255, 0, 0)), ("square", (0, 0, 255))):
+    (images / name).mkdir(parents=True)
+    for i in range(6):
+      pixels = rng.integers(200, 256, (12 + i, 10, 3), dtype=np.uint8)
+      pixels[3:7, 3:7] = colour
+      Image.fromarray(pixels).save(images / name / f"{i}.png")
+  (images / "square" / "broken.png").write_bytes(b"\x89PNG\r\n")
+  (images / "README.txt").write_text("two kinds of shape")
+  workdir = tmp_path / "run"
+  trained = run_command("ganjax.main", [
+      "--config", "experiments/folder.py", "--workdir", str(workdir),
+      f"--config.data.folder={images}", "--config.model.name=cgan",
+      "--config.data.image_size=8", "--config.model.g_features=8",
+      "--config.model.d_features=8", "--config.model.noise_dim=8",
+      "--config.train.batch_size=4", "--config.train.steps=2",
+      "--config.ckpt.every_steps=2", "--config.samples.every_steps=2",
+      "--config.samples.num=4", "--config.log.every_steps=2"], ganjax_env)
+  assert f"cgan on folder:{images} train (12 images 8x8x3, 2 classes)" in trained.stdout
+  warnings = [line for line in trained.stderr.splitlines() if "warning" in line]
+  assert warnings == [f"ganjax: warning: skipped 1 file(s) in folder {images}: square/"
+                      "broken.png: UnidentifiedImageError: cannot identify image file"
+                      ], trained.stderr
+  out = tmp_path / "x.png"
+  result = run_command("ganjax.sample", ["--workdir", str(workdir), "--label", "square",
+                                         "--num", "4", "--out", str(out)], ganjax_env)
+  assert "Wrote 4 samples of class square (1) from step 2" in result.stdout
+  assert Image.open(out).size == (44, 44)  # 2x2 of 8x8, padding 2, scale 2: (2*10+2)*2
+  unknown = run_command("ganjax.sample", ["--workdir", str(workdir), "--label", "cat",
+                                          "--out", str(tmp_path / "y.png")], ganjax_env,
+                        check=False)
+  assert_user_error(unknown, "--label 'cat' is not a class of the run",
+                    "its classes are circle, square")
+  assert not (tmp_path / "y.png").exists()
+
