@@ -176,6 +176,13 @@ def test_a_broken_file_is_an_unreadable_image_error(tmp_path, content, reason):
   assert str(error.value) == f"cannot read image {path} ({reason})"
 
 
+def test_a_decompression_bomb_is_an_unreadable_image(tmp_path, monkeypatch):
+  path = _save(tmp_path / "big.png", _noise((30, 30, 3)))
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 900 pixels: over twice the limit
+  with pytest.raises(folder.UnreadableImageError, match="DecompressionBombError"):
+    folder.decode_image(path, 8, 3)
+
+
 # ----------------------------------------------------------------------------
 # Loading.
 # ----------------------------------------------------------------------------
