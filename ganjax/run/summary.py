@@ -55,7 +55,8 @@ class RunFacts:
 
 def start_block(facts: RunFacts) -> str:
   shape = "x".join(str(n) for n in facts.image_shape)
-  classes = f", {facts.num_classes} classes" if facts.num_classes else ""
+  classes = (f", {facts.num_classes} class{'es' * (facts.num_classes != 1)}"
+             if facts.num_classes else "")
   epochs = facts.total_steps * facts.batch_size / facts.num_examples
   start = f"from step {facts.step:,} " if facts.step else ""
   return "\n".join([

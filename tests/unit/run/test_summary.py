@@ -1,5 +1,6 @@
 """The start block, speed line and end report a run prints."""
 
+import dataclasses
 from pathlib import Path
 
 from ganjax.run import summary
@@ -15,6 +16,9 @@ def test_start_block_names_data_model_sizes_and_epochs():
   assert "dcgan on mnist train (60,000 images 28x28x1, 10 classes), 1 cpu device(s)" in text
   assert "generator 1.23M parameters, discriminator 45.0k" in text
   assert "to step 9,375 (10.0 epochs)" in text and "/w/samples" in text
+  one = summary.start_block(dataclasses.replace(facts, dataset="folder:/pics",
+                                                 num_classes=1))
+  assert "(60,000 images 28x28x1, 1 class)" in one  # a folder with one class subfolder
 
 
 def test_speed_line_estimates_the_time_left():
