@@ -154,7 +154,7 @@ def scan_folder(directory: str | os.PathLike) -> FolderListing:
     if entry.is_dir() and not _skipped_folder(entry.name):
       found += [(entry.name, *parts) for parts in _walk(Path(entry.path), seen, ignored,
                                                         unreadable)]
-    elif entry.is_file() or not entry.is_dir():
+    elif not entry.is_dir():  # Files, and links to nothing (reported by suffix).
       _classify(Path(entry.path), (entry.name,), found, ignored)
   found.sort()
   files = tuple(root.joinpath(*parts) for parts in found)
