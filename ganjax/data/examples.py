@@ -16,6 +16,7 @@ with ``data.idx_dir``, otherwise TFDS).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -25,6 +26,7 @@ from ganjax.data import folder, photos
 from ganjax.data.errors import DataError
 from ganjax.data.paired_folder import load_paired_folder
 from ganjax.data.pairs import make_inputs
+from ganjax.data.prepared import PreparedSource
 from ganjax.data.sources import ImageDataset, load_dataset
 
 
@@ -50,6 +52,10 @@ def load_examples(data: Any) -> tuple[ImageDataset, dict[str, np.ndarray]]:
   else:
     if data.get("folder") is not None:
       dataset = load_folder(data, data.split)
+    elif data.get("prepared") is not None:
+      source = PreparedSource(data.prepared, data.split)
+      rows = source.read_all()
+      dataset = source.dataset(rows["image"], rows.get("label"))
     elif data.name == photos.NAME:
       dataset = photos.load_photo_patches(data.split, patch_size=data.patch_size,
                                           stride=data.patch_stride,
@@ -70,15 +76,19 @@ def load_examples(data: Any) -> tuple[ImageDataset, dict[str, np.ndarray]]:
 def _check_one_source(data: Any) -> None:
   """Raises DataError when ``data`` names its images twice, or a folder experiment
   has no folder."""
-  if data.get("folder") is None:
-    if data.name == folder.NAME:
-      raise DataError("this experiment trains on a folder of images: name it with "
-                      "--config.data.folder=DIR")
-    return
-  for key in ("idx_dir", "paired_dir"):
-    if data.get(key) is not None:
-      raise DataError(f"config.data.folder and config.data.{key} both name the training "
-                      f"images; set only one of them")
+  named = [key for key in ("folder", "prepared", "idx_dir", "paired_dir")
+           if data.get(key) is not None]
+  if not named[:1] and data.name == folder.NAME:
+    raise DataError("this experiment trains on a folder of images: name it with "
+                    "--config.data.folder=DIR (or --config.data.prepared=DIR once "
+                    "prepared with python -m ganjax.prepare)")
+  if len(named) > 1 and named[0] in ("folder", "prepared"):
+    raise DataError(f"config.data.{named[0]} and config.data.{named[1]} both name the "
+                    "training images; set only one of them")
+  if data.get("prepared") is not None and data.pairs != "none":
+    raise DataError(f"config.data.pairs={data.pairs!r} makes inputs from data held in "
+                    "memory, not from a prepared dataset; prepare a pix2pix folder's "
+                    "pairs elsewhere or train on the unprepared data")
 
 
 def load_folder(data: Any, split: str, channels: int | None = None) -> ImageDataset:
@@ -93,6 +103,57 @@ def load_folder(data: Any, split: str, channels: int | None = None) -> ImageData
   return folder.load_image_folder(
       data.folder, split, image_size=data.get("image_size") or folder.DEFAULT_IMAGE_SIZE,
       channels=data.get("channels") if channels is None else channels)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TrainingData:
+  """What a run trains on.
+
+  Attributes:
+    dataset: describes the data; its ``images`` are all of them, or when
+      ``stream`` is set, only the first rows.
+    examples: the arrays of :func:`load_examples`: all rows, or (streamed) the
+      same first rows, which serve sample grids and periodic evaluation.
+    num_examples: examples trained on.
+    identity: :func:`data_identity` (the same for a prepared dataset in memory
+      and streamed).
+    stream: the prepared dataset each step reads its batch from, or None when
+      all examples are in ``examples``.
+  """
+  dataset: ImageDataset
+  examples: dict[str, np.ndarray]
+  num_examples: int
+  identity: dict[str, Any]
+  stream: PreparedSource | None = None
+
+
+def in_memory(dataset: ImageDataset, examples: dict[str, np.ndarray]) -> TrainingData:
+  """Training data already loaded (benchmarks give their own)."""
+  return TrainingData(dataset, examples, len(dataset.images),
+                      data_identity(dataset, examples))
+
+
+def load_training_data(data: Any, head_rows: int) -> TrainingData:
+  """The training data ``config.data`` names: in memory, or streamed when it is a
+  prepared dataset larger than ``data.host_budget_mb``.
+
+  Args:
+    data: ``config.data``.
+    head_rows: rows a streamed dataset keeps in memory (sample grids, evaluation).
+
+  Raises:
+    DataError: the data cannot be loaded or paired as configured.
+  """
+  if data.get("prepared") is not None:
+    _check_one_source(data)
+    source = PreparedSource(data.prepared, data.split)
+    if source.megabytes > data.host_budget_mb:
+      rows = source.read_rows(np.arange(min(head_rows, len(source))))
+      return TrainingData(source.dataset(rows["image"], rows.get("label")), rows,
+                          len(source), source.identity(), stream=source)
+    dataset, examples = load_examples(data)
+    return TrainingData(dataset, examples, len(source), source.identity())
+  return in_memory(*load_examples(data))
 
 
 def data_identity(dataset: ImageDataset, examples: dict[str, np.ndarray]) -> dict[str, Any]:

@@ -23,27 +23,39 @@ for the same examples held in memory, so a run may move between the two paths.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime
 import hashlib
 import json
+import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tqdm
 
 from ganjax.data.errors import DataError, describe_cause
 from ganjax.data.sources import ImageDataset, parse_split, resolve_split
 
+_LOG = logging.getLogger(__name__)
 FORMAT = "ganjax-prepared"
 VERSION = 1
 METADATA = "metadata.json"
 _LABEL_BYTES = 4
 # Records per read when a whole dataset or the fingerprint pass reads in order.
 _CHUNK = 4096
+# Images decoded at a time by prepare_folder, and its decoding threads.
+_DECODE_CHUNK = 256
+_DECODE_THREADS = min(8, os.cpu_count() or 1)
+
+
+class NoExamplesError(DataError):
+  """:func:`write_prepared` was given no example."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,15 +63,15 @@ class PreparedInfo:
   """What ``metadata.json`` of a prepared dataset records."""
   num_examples: int
   image_shape: tuple[int, int, int]
+  num_classes: int | None
   class_names: tuple[str, ...] | None
   shards: tuple[str, ...]
   fingerprint: str
   source: str
-  labelled: bool
 
   @property
-  def num_classes(self) -> int | None:
-    return None if self.class_names is None else len(self.class_names)
+  def labelled(self) -> bool:
+    return self.num_classes is not None
 
   @property
   def record_bytes(self) -> int:
@@ -68,8 +80,9 @@ class PreparedInfo:
   def to_json(self) -> dict[str, Any]:
     return {"format": FORMAT, "version": VERSION,
             "num_examples": self.num_examples, "image_shape": list(self.image_shape),
+            "num_classes": self.num_classes,
             "class_names": None if self.class_names is None else list(self.class_names),
-            "labelled": self.labelled, "shards": list(self.shards),
+            "shards": list(self.shards),
             "fingerprint": self.fingerprint, "source": self.source,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds")}
@@ -98,13 +111,14 @@ def read_info(directory: str | Path) -> PreparedInfo:
     if raw.get("version", 0) > VERSION:
       raise DataError(f"{directory} was prepared by a newer ganjax (format version "
                       f"{raw['version']}, this one reads {VERSION}); upgrade ganjax")
-    names = raw["class_names"]
+    names, classes = raw["class_names"], raw["num_classes"]
     info = PreparedInfo(
         num_examples=int(raw["num_examples"]),
         image_shape=tuple(int(d) for d in raw["image_shape"]),
+        num_classes=None if classes is None else int(classes),
         class_names=None if names is None else tuple(str(n) for n in names),
         shards=tuple(raw["shards"]), fingerprint=str(raw["fingerprint"]),
-        source=str(raw.get("source", "")), labelled=bool(raw["labelled"]))
+        source=str(raw.get("source", "")))
   except DataError:
     raise
   except (ValueError, KeyError, TypeError) as e:
@@ -153,11 +167,13 @@ def content_fingerprint(image_chunks: Iterable[np.ndarray], num_examples: int,
 
 
 def write_prepared(out: str | Path, examples: Iterable[tuple[np.ndarray, int | None]],
-                   image_shape: tuple[int, int, int], class_names: tuple[str, ...] | None,
-                   source: str, labelled: bool, shard_megabytes: float = 256,
-                   progress: Callable[[Iterator], Iterator] = lambda it: it
-                   ) -> PreparedInfo:
+                   image_shape: tuple[int, int, int], num_classes: int | None,
+                   class_names: tuple[str, ...] | None, source: str,
+                   shard_megabytes: float = 256) -> PreparedInfo:
   """Writes ``examples`` ((image, label) in order) as a prepared dataset at ``out``.
+
+  Labels are kept when ``num_classes`` is set (``class_names``, when known, name
+  them in label order).
 
   The shards are written into a hidden sibling directory that is renamed to
   ``out`` only when complete, so an interrupted prepare leaves nothing at ``out``.
@@ -172,11 +188,12 @@ def write_prepared(out: str | Path, examples: Iterable[tuple[np.ndarray, int | N
   partial = out.parent / f".{out.name}.partial-{os.getpid()}"
   shutil.rmtree(partial, ignore_errors=True)
   partial.mkdir(parents=True)
+  labelled = num_classes is not None
   per_shard = max(1, int(shard_megabytes * 2**20) // (int(np.prod(image_shape))
                                                           + _LABEL_BYTES * labelled))
   names, labels, count, writer = [], [], 0, None
   try:
-    for image, label in progress(iter(examples)):
+    for image, label in examples:
       if image.shape != tuple(image_shape):
         raise ValueError(f"example {count} has shape {image.shape}, not {image_shape}")
       if count % per_shard == 0:
@@ -193,13 +210,13 @@ def write_prepared(out: str | Path, examples: Iterable[tuple[np.ndarray, int | N
       writer.close()
       writer = None
     if count == 0:
-      raise DataError("no examples to prepare (nothing was written)")
+      raise NoExamplesError("no examples to prepare (nothing was written)")
     # The shard names say how many there are, as sharded files usually do.
     final = [f"images-{i:05d}-of-{len(names):05d}.array_record" for i in range(len(names))]
     for old, new in zip(names, final):
       (partial / old).rename(partial / new)
-    info = PreparedInfo(count, tuple(image_shape), class_names, tuple(final), "",
-                        source, labelled)
+    info = PreparedInfo(count, tuple(image_shape), num_classes, class_names,
+                        tuple(final), "", source)
     label_array = np.asarray(labels, np.int32) if labelled else None
     fingerprint = content_fingerprint(
         (rows["image"] for rows in _chunks_in_order(partial, info)), count, image_shape,
@@ -270,18 +287,18 @@ class PreparedSource:
     keys = [self._offset + int(i) for i in np.asarray(indices).reshape(-1)]
     return decode_records(self._source.__getitems__(keys), self.info)
 
-  def read_all(self, progress: Callable[[Iterator], Iterator] = lambda it: it
-               ) -> dict[str, np.ndarray]:
+  def read_all(self) -> dict[str, np.ndarray]:
     """The whole split in host memory."""
     parts = [self.read_rows(np.arange(start, min(start + _CHUNK, self._count)))
-             for start in progress(iter(range(0, self._count, _CHUNK)))]
+             for start in range(0, self._count, _CHUNK)]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
   def dataset(self, images: np.ndarray, labels: np.ndarray | None) -> ImageDataset:
     """An :class:`ImageDataset` describing this split, holding ``images`` (all of
     them, or only the first rows when the split is streamed)."""
     return ImageDataset(images=images, labels=labels, num_classes=self.info.num_classes,
-                        name=self.name, split=self.split)
+                        name=self.name, split=self.split,
+                        class_names=self.info.class_names)
 
   def identity(self) -> dict[str, Any]:
     """What ``data_identity`` gives for this split held in memory, without reading it.
@@ -295,3 +312,78 @@ class PreparedSource:
           f"{fingerprint}[{self._offset}:{self._offset + self._count}]".encode()).hexdigest()
     return {"source": self.name, "split": self.split, "num_examples": self._count,
             "image_shape": list(self.info.image_shape), "fingerprint": fingerprint}
+
+
+
+def prepare_folder(directory: str | Path, out: str | Path, image_size: int, channels: int,
+                   shard_megabytes: float = 256) -> PreparedInfo:
+  """Decodes the images of a folder (as ``data.folder`` reads it) into a prepared
+  dataset at ``out``, holding only a few hundred images in memory at a time.
+
+  Files that cannot be decoded are skipped and reported once, at the end, in one
+  warning line, as ``data.folder`` does.
+
+  Raises:
+    DataError: no such folder, no image in it or none that decodes, or ``out``
+      exists (nothing is written then).
+  """
+  from ganjax.data import folder  # pylint: disable=g-import-not-at-top
+  if channels not in (1, 3):
+    raise DataError(f"--channels must be 1 (grayscale) or 3 (RGB), not {channels!r}")
+  listing = folder.scan_folder(directory)
+  if not listing.files:
+    raise DataError(f"folder {listing.directory} holds no PNG, JPEG or WebP images "
+                    "(looked in every subfolder)")
+  failures: list[tuple[Path, str]] = []
+  labels = listing.labels or (None,) * len(listing.files)
+
+  def decode(path: Path) -> np.ndarray | str:
+    try:
+      return folder.decode_image(path, image_size, channels)
+    except folder.UnreadableImageError as e:
+      return e.reason
+
+  def decoded(bar: tqdm.tqdm) -> Iterator[tuple[np.ndarray, int | None]]:
+    # Decoded in parallel (Pillow releases the GIL), a chunk at a time, in order.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=_DECODE_THREADS) as pool:
+      for start in range(0, len(listing.files), _DECODE_CHUNK):
+        files = listing.files[start:start + _DECODE_CHUNK]
+        for path, label, image in zip(files, labels[start:], pool.map(decode, files)):
+          bar.update(1)
+          if isinstance(image, str):
+            failures.append((path, image))
+          else:
+            yield image, label
+
+  with tqdm.tqdm(total=len(listing.files), unit="img", desc="preparing",
+                 file=sys.stderr) as bar:
+    try:
+      info = write_prepared(out, decoded(bar), (image_size, image_size, channels),
+                            listing.num_classes, listing.class_names,
+                            source=f"folder:{listing.directory}",
+                            shard_megabytes=shard_megabytes)
+    except NoExamplesError as e:
+      raise DataError(f"folder {listing.directory} holds no usable image: none of its "
+                      f"{len(listing.files)} image files could be decoded") from e
+  skipped = list(listing.ignored) + failures
+  if skipped:
+    _LOG.warning("skipped %d file(s) in folder %s: %s", len(skipped), listing.directory,
+                 folder.describe_skipped(skipped, listing.directory))
+  return info
+
+
+def prepare_arrays(examples: dict[str, np.ndarray], out: str | Path,
+                   num_classes: int | None, class_names: tuple[str, ...] | None,
+                   source: str, shard_megabytes: float = 256) -> PreparedInfo:
+  """Writes a dataset held in memory (``image`` uint8 (N, H, W, C), optional int32
+  ``label``) as a prepared dataset at ``out``, with a progress bar."""
+  images, labels = examples["image"], examples.get("label")
+  pairs = zip(images, labels.tolist() if labels is not None else [None] * len(images))
+  with tqdm.tqdm(total=len(images), unit="img", desc="preparing", file=sys.stderr) as bar:
+    def counted(it: Iterator) -> Iterator:
+      for pair in it:
+        bar.update(1)
+        yield pair
+    return write_prepared(out, counted(pairs), tuple(images.shape[1:]),
+                          num_classes if labels is not None else None, class_names,
+                          source=source, shard_megabytes=shard_megabytes)

@@ -46,6 +46,9 @@ def default_config() -> ml_collections.ConfigDict:
       # images of data.image_size (default 64).
       folder=config_dict.placeholder(str),
       channels=config_dict.placeholder(int),        # folder: 1, 3 or unset (as the images are)
+      # A prepared dataset (python -m ganjax.prepare): ArrayRecord shards read by
+      # grain; its one split is "train" (slices work).
+      prepared=config_dict.placeholder(str),
       data_dir=config_dict.placeholder(str),        # TFDS data_dir
       # Image-to-image pairs (ganjax.data.pairs): input made from each image.
       pairs="none",             # none | edges | inpaint | lowres | grayscale
@@ -61,6 +64,11 @@ def default_config() -> ml_collections.ConfigDict:
       # Datasets up to this size stay on every device (batches gathered inside the
       # step); larger ones stay in host memory and each step sends its batch.
       device_budget_mb=1024,
+      # A prepared dataset up to this size is read whole into host memory; a larger
+      # one is streamed: each step reads its batch from the shards (bounded memory).
+      host_budget_mb=4096,
+      read_ahead=8,             # streamed: steps whose batches are read in advance
+      read_workers=0,           # streamed: grain worker processes (0: threads)
   ))
   c.model = ml_collections.ConfigDict(dict(
       name="seed",              # seed | dcgan | cgan | pix2pix | resnet
@@ -157,10 +165,11 @@ def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.Con
 _POSITIVE = ("train.steps", "train.batch_size", "ckpt.every_steps", "ckpt.keep",
              "samples.every_steps", "samples.num", "log.every_steps", "eval.num_samples",
              "eval.num_reference", "eval.batch_size", "loss.r1_every", "loss.r2_every",
-             "train.d_steps")
+             "train.d_steps", "data.read_ahead")
 _NON_NEGATIVE = ("train.max_rollbacks", "eval.every_steps", "data.pair_seed",
-                 "debug.nan_times")
-_NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "ema.half_life_images", "ema.rampup",
+                 "debug.nan_times", "data.read_workers")
+_NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "data.host_budget_mb",
+                         "ema.half_life_images", "ema.rampup",
                          "augment.ada_target", "augment.ada_images",
                          "loss.l1_weight", "loss.r1_weight",
                          "loss.r2_weight", "loss.gp_weight")
@@ -168,6 +177,7 @@ _BOOLEANS = ("train.reuse_fake", "ckpt.async_save", "ema.for_inference",
              "log.model_summary")
 #: Config keys that name files or directories: stored absolute (see absolute_paths).
 PATH_KEYS = ("data.idx_dir", "data.data_dir", "data.paired_dir", "data.folder",
+             "data.prepared",
              "eval.classifier_dir", "init_from")
 
 

@@ -26,6 +26,7 @@ from absl import logging
 from ganjax.data import examples as data_examples
 from ganjax.data.pipeline import (dataset_megabytes, gather_rows, step_indices, take_rows,
                                   to_model_batch)
+from ganjax.data.streaming import StepReader, StepRows
 from ganjax.evaluation import periodic
 from ganjax.gan import sampling
 from ganjax.gan.state import DiscriminatorState, GeneratorState
@@ -141,17 +142,19 @@ class Trainer:
     self.config = config
     self.workdir = workdir
     self.is_lead = jax.process_index() == 0
-    self.dataset, examples = data or data_examples.load_examples(config.data)
+    training = (data_examples.in_memory(*data) if data else
+                data_examples.load_training_data(config.data, _head_rows(config)))
+    self.dataset, examples = training.dataset, training.examples
     if stop is not None:
       stop.check()
     self.model = builders.model_from_config(config.model, self.dataset.images.shape[1:],
                                             self.dataset.num_classes)
-    self.num_examples = len(self.dataset.images)
+    self.num_examples = training.num_examples
     if self.num_examples < config.train.batch_size:
       raise UserError(f"the dataset ({self.dataset.name}, split {self.dataset.split}) has "
                       f"{self.num_examples:,} examples, fewer than one batch of "
                       f"train.batch_size={config.train.batch_size}")
-    self.data_identity = data_examples.data_identity(self.dataset, examples)
+    self.data_identity = training.identity
     self.spec = builders.step_spec(config, self.model)
     self.mesh = sharding.make_mesh()
     try:
@@ -160,7 +163,13 @@ class Trainer:
       raise UserError(str(e)) from e
     self.batch_spec = builders.batch_spec(examples)
     self._init = builders.state_initializer(config, self.model, self.batch_spec)
-    self.examples_on_device = self._fits_on_devices(examples)
+    self.stream = training.stream
+    self._reader: Optional[StepReader] = None
+    if self.stream is not None:
+      self._say(f"The dataset ({self.stream.megabytes:,.0f} MB) is larger than "
+                f"data.host_budget_mb={config.data.host_budget_mb}: each step reads its "
+                f"batch from {self.stream.directory}.")
+    self.examples_on_device = self.stream is None and self._fits_on_devices(examples)
     self.examples = (sharding.put_replicated(examples, self.mesh)
                      if self.examples_on_device else examples)
     self._compile()
@@ -330,12 +339,27 @@ class Trainer:
     Indices into the device-resident examples, or (dataset in host memory) the
     rows themselves.
     """
-    indices = step_indices(self.config.seed, step, self.config.train.batch_size,
-                           self.num_examples, self.config.train.d_steps)
-    mine = indices[sharding.process_slice(len(indices))]
+    train = self.config.train
+    global_size = train.batch_size * train.d_steps
+    if self.stream is not None:
+      return sharding.global_batch(self._stream_reader()(step), self.mesh, global_size)
+    indices = step_indices(self.config.seed, step, train.batch_size, self.num_examples,
+                           train.d_steps)
+    mine = indices[sharding.process_slice(global_size)]
     if not self.examples_on_device:
       mine = take_rows(self.examples, mine)
-    return sharding.global_batch(mine, self.mesh, len(indices))
+    return sharding.global_batch(mine, self.mesh, global_size)
+
+  def _stream_reader(self) -> StepReader:
+    """Reads this process's rows of each step from the prepared dataset, ahead."""
+    if self._reader is None:
+      train, data = self.config.train, self.config.data
+      mine = sharding.process_slice(train.batch_size * train.d_steps)
+      rows = StepRows(self.config.seed, train.batch_size, self.num_examples,
+                      train.d_steps, mine.start, mine.stop)
+      self._reader = StepReader(self.stream, rows, train.steps,
+                                read_ahead=data.read_ahead, workers=data.read_workers)
+    return self._reader
 
   def train(self, stop: StopRequest) -> int:
     """Restores or initialises, then trains until ``train.steps`` or a stop.
@@ -429,7 +453,10 @@ class Trainer:
     with progress:
       while state.step < total and not stop.should_stop(state.step):
         state = self._inject_faults(state)
-        state, metrics = self.train_one_step(state, self.step_input(state.step))
+        started = time.perf_counter()
+        step_input = self.step_input(state.step)
+        window.input_wait(time.perf_counter() - started)
+        state, metrics = self.train_one_step(state, step_input)
         self._step_reached = state.step
         window.add(metrics)
         progress.update(1)
@@ -549,12 +576,19 @@ class Trainer:
 
   def close(self) -> None:
     """Releases files and threads; never raises (it runs while errors propagate)."""
-    for part in (self.checkpoints, self.reporter):
+    for part in (self.checkpoints, self.reporter, self._reader):
       try:
         if part is not None:
           part.close()
       except Exception as e:  # The error being propagated matters more.
         logging.warning("while closing: %s", e)
+
+
+def _head_rows(config: ml_collections.ConfigDict) -> int:
+  """Rows a streamed dataset keeps in memory: the sample grids' and periodic
+  evaluation's real images."""
+  return max(config.samples.num, config.eval.num_reference if config.eval.every_steps
+             else 0)
 
 
 class MetricsWindow:
@@ -565,6 +599,7 @@ class MetricsWindow:
     self._metrics: list[dict] = []
     self._since = time.perf_counter()
     self._since_step = step
+    self._input_seconds = 0.0
     self.timed = False
 
   def add(self, metrics: dict) -> None:
@@ -576,6 +611,11 @@ class MetricsWindow:
     now = time.perf_counter()
     say(f"First step (compilation included) took {now - self._since:.1f} s")
     self._since, self._since_step, self.timed = now, step, True
+    self._input_seconds = 0.0
+
+  def input_wait(self, seconds: float) -> None:
+    """Counts ``seconds`` the loop spent obtaining a batch."""
+    self._input_seconds += seconds
 
   def exclude(self, seconds: float) -> None:
     """Leaves ``seconds`` of non-training work out of the throughput."""
@@ -589,7 +629,9 @@ class MetricsWindow:
     """Means over the window (one device->host transfer), throughput and ``finite``.
 
     ``images_per_s`` is left out when no step was timed yet (a window holding
-    only the compiling first step).
+    only the compiling first step). ``input_wait_fraction`` is the share of the
+    window's time the loop spent obtaining batches: an upper bound on the time
+    the devices waited for data (they may have been busy with earlier steps).
     """
     fetched = jax.device_get(self._metrics)
     now = time.perf_counter()
@@ -597,9 +639,11 @@ class MetricsWindow:
                if k != "finite"}
     scalars["finite"] = bool(all(m["finite"] for m in fetched))
     if self.timed and step > self._since_step:
-      scalars["images_per_s"] = ((step - self._since_step) * self._batch_size
-                                 / max(now - self._since, 1e-9))
+      elapsed = max(now - self._since, 1e-9)
+      scalars["images_per_s"] = (step - self._since_step) * self._batch_size / elapsed
+      scalars["input_wait_fraction"] = min(1.0, self._input_seconds / elapsed)
     self._metrics, self._since, self._since_step = [], now, step
+    self._input_seconds = 0.0
     return scalars
 
 

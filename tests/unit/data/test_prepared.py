@@ -23,10 +23,10 @@ def _examples(num=300, labelled=True, seed=0):
 
 def _prepare(path, images, labels, shard_megabytes=0.01):
   pairs = zip(images, labels.tolist() if labels is not None else [None] * len(images))
-  return prepared.write_prepared(path, pairs, SHAPE,
-                                 ("a", "b", "c", "d") if labels is not None else None,
-                                 source="test", labelled=labels is not None,
-                                 shard_megabytes=shard_megabytes)
+  labelled = labels is not None
+  return prepared.write_prepared(path, pairs, SHAPE, 4 if labelled else None,
+                                 ("a", "b", "c", "d") if labelled else None,
+                                 source="test", shard_megabytes=shard_megabytes)
 
 
 @pytest.mark.parametrize("labelled", [True, False])
@@ -92,7 +92,7 @@ def test_an_interrupted_prepare_leaves_nothing(tmp_path):
       yield pair
 
   with pytest.raises(KeyboardInterrupt):
-    prepared.write_prepared(tmp_path / "data", interrupted(), SHAPE, None, "test", True)
+    prepared.write_prepared(tmp_path / "data", interrupted(), SHAPE, 4, None, "test")
   assert list(tmp_path.iterdir()) == []
 
 
