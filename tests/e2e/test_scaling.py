@@ -61,17 +61,18 @@ def test_eight_devices_match_one_device_then_resume_on_one(tmp_path, mnist_dir,
   _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
 
 
-def _start_two_processes(workdir, data, steps, env, port, *extra):
-  common = _args(workdir, data, steps, f"--coordinator_address=localhost:{port}",
-                 "--num_processes=2", *extra)
+def _start_two_processes(workdir, data, steps, env, port, *extra, args=None):
+  """Two processes of 4 devices each; ``args`` replaces the default training flags."""
+  common = [*(args or _args(workdir, data, steps)),
+            f"--coordinator_address=localhost:{port}", "--num_processes=2", *extra]
   return [subprocess.Popen([sys.executable, "-m", "ganjax.main", *common,
                             f"--process_id={i}"], cwd=REPO, env=_devices_env(env, 4),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
           for i in range(2)]
 
 
-def _launch_two_processes(workdir, data, steps, env, port, *extra):
-  procs = _start_two_processes(workdir, data, steps, env, port, *extra)
+def _launch_two_processes(workdir, data, steps, env, port, *extra, args=None):
+  procs = _start_two_processes(workdir, data, steps, env, port, *extra, args=args)
   outputs = [p.communicate(timeout=900) for p in procs]
   for proc, (out, err) in zip(procs, outputs):
     assert proc.returncode == 0, out + err
@@ -95,6 +96,38 @@ def test_two_processes_train_checkpoint_and_resume(tmp_path, mnist_dir, ganjax_e
   assert "Resuming" not in out1 and "step 8:" not in out1
   records = [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
   assert [r["step"] for r in records if "eval/fid" in r] == [8]
+  _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
+
+
+@pytest.fixture(scope="module")
+def prepared_digits(tmp_path_factory, mnist_dir, session_env):
+  """The digits ``one_device_run`` trains on, as a prepared dataset."""
+  out = tmp_path_factory.mktemp("prepared") / "digits"
+  run_command("ganjax.prepare", ["--idx_dir", str(mnist_dir), "--split", "train",
+                                 "--out", str(out), "--shard_mb", "2"], session_env)
+  return out
+
+
+def _streamed_args(workdir, prepared, steps, *extra):
+  return [*SMALL_DCGAN, "--workdir", str(workdir), f"--config.data.prepared={prepared}",
+          "--config.data.host_budget_mb=0", f"--config.train.steps={steps}", *extra]
+
+
+@pytest.mark.slow
+def test_two_processes_stream_their_own_rows_then_resume_on_one_device(
+    tmp_path, mnist_dir, ganjax_env, one_device_run, prepared_digits):
+  workdir = tmp_path / "run"
+  # Each process reads only its half of every global batch from the shards.
+  _launch_two_processes(workdir, None, 4, ganjax_env, 12734,
+                        args=_streamed_args(workdir, prepared_digits, 4))
+  _assert_close(workdir / "checkpoints" / "4", one_device_run / "checkpoints" / "4")
+  # Elastic: 8 devices (one process) streaming, then 1 device, from the same checkpoint.
+  resumed = run_command("ganjax.main", _streamed_args(workdir, prepared_digits, 6),
+                        _devices_env(ganjax_env, 8))
+  assert "Resuming from checkpoint at step 4" in resumed.stdout
+  resumed = run_command("ganjax.main", _streamed_args(workdir, prepared_digits, 8),
+                        _devices_env(ganjax_env, 1))
+  assert "Resuming from checkpoint at step 6" in resumed.stdout
   _assert_close(workdir / "checkpoints" / "8", one_device_run / "checkpoints" / "8")
 
 
