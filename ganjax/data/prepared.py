@@ -131,6 +131,14 @@ def read_info(directory: str | Path) -> PreparedInfo:
   return info
 
 
+def idx_origin(info: PreparedInfo) -> str | None:
+  """The IDX directory a dataset was prepared from (``ganjax.prepare --idx_dir``
+  records its source as ``"idx:<dir> <split>"``), else None."""
+  if not info.source.startswith("idx:"):
+    return None
+  return info.source[len("idx:"):].rsplit(" ", 1)[0] or None
+
+
 def encode_record(image: np.ndarray, label: int | None) -> bytes:
   """One example as a record (see the module docstring)."""
   pixels = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
@@ -293,9 +301,33 @@ class PreparedSource:
              for start in range(0, self._count, _CHUNK)]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
+  def sample(self, num: int, seed: int) -> ImageDataset:
+    """``num`` examples of the split drawn at random without replacement (all of
+    them when ``num`` >= its length), as an :class:`ImageDataset` in the split's
+    order.
+
+    The subset depends only on ``seed`` and the split's length, and only it is
+    read (in chunks into one array), so memory follows ``num``, not the
+    dataset; a class-sorted dataset yields every class in proportion.
+    """
+    if num < 1:
+      raise ValueError(f"num must be positive, not {num}")
+    if num >= self._count:
+      rows = np.arange(self._count)
+    else:
+      rows = np.sort(np.random.default_rng(seed).choice(self._count, num, replace=False))
+    images = np.empty((len(rows),) + self.info.image_shape, np.uint8)
+    labels = np.empty((len(rows),), np.int32) if self.info.labelled else None
+    for start in range(0, len(rows), _CHUNK):
+      part = self.read_rows(rows[start:start + _CHUNK])
+      images[start:start + len(part["image"])] = part["image"]
+      if labels is not None:
+        labels[start:start + len(part["label"])] = part["label"]
+    return self.dataset(images, labels)
+
   def dataset(self, images: np.ndarray, labels: np.ndarray | None) -> ImageDataset:
     """An :class:`ImageDataset` describing this split, holding ``images`` (all of
-    them, or only the first rows when the split is streamed)."""
+    them, or a subset: :meth:`sample`, the rows a streamed run keeps)."""
     return ImageDataset(images=images, labels=labels, num_classes=self.info.num_classes,
                         name=self.name, split=self.split,
                         class_names=self.info.class_names)

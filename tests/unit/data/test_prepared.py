@@ -1,5 +1,6 @@
 """Prepared datasets (ArrayRecord shards) and the stream that reads them by step."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -132,3 +133,39 @@ def test_the_stream_reads_each_steps_rows_also_after_a_jump(tmp_path, batches_pe
       np.testing.assert_array_equal(got["label"], labels[expected])
   finally:
     reader.close()
+
+
+def test_a_sample_is_a_seeded_random_subset_of_every_class(tmp_path):
+  # Sorted by class, as a prepared folder of class subfolders is: the first rows
+  # are all of class 0, so taking them would be a one-class reference.
+  images, labels = _examples()
+  order = np.argsort(labels, kind="stable")
+  images, labels = images[order], labels[order]
+  _prepare(tmp_path / "data", images, labels)
+  source = prepared.PreparedSource(tmp_path / "data")
+  sample = source.sample(40, seed=3)
+  assert sample.images.shape == (40,) + SHAPE and sample.labels.dtype == np.int32
+  rows = [int(np.flatnonzero((images == image).all(axis=(1, 2, 3)))[0])
+          for image in sample.images]
+  assert rows == sorted(set(rows))  # distinct rows, in the split's order
+  np.testing.assert_array_equal(sample.labels, labels[rows])
+  assert set(sample.labels.tolist()) == {0, 1, 2, 3}
+  assert sample.class_names == tuple("abcd") and sample.split == "train"
+  np.testing.assert_array_equal(source.sample(40, seed=3).images, sample.images)
+  assert not np.array_equal(source.sample(40, seed=4).images, sample.images)
+  # As many as the split holds, or more: the whole split, in order.
+  np.testing.assert_array_equal(source.sample(300, seed=3).images, images)
+  window = prepared.PreparedSource(tmp_path / "data", "train[250:]")
+  np.testing.assert_array_equal(window.sample(500, seed=0).images, images[250:])
+  assert set(window.sample(10, seed=0).labels.tolist()) == {3}  # rows of the window only
+
+
+def test_the_idx_directory_a_dataset_was_prepared_from(tmp_path):
+  images, labels = _examples(10)
+  pairs = zip(images, labels.tolist())
+  info = prepared.write_prepared(tmp_path / "data", pairs, SHAPE, 4, None,
+                                 source="idx:/data/my mnist train[:50%]")
+  assert prepared.idx_origin(info) == "/data/my mnist"
+  assert prepared.idx_origin(prepared.read_info(tmp_path / "data")) == "/data/my mnist"
+  assert prepared.idx_origin(dataclasses.replace(info, source="folder:/pics")) is None
+  assert prepared.idx_origin(dataclasses.replace(info, source="mnist train")) is None
