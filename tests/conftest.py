@@ -223,6 +223,18 @@ def start_trainer(args: list[str], env: dict[str, str], **kwargs) -> subprocess.
                           env=env, text=True, **kwargs)
 
 
+def kill_while_saving(args: list[str], env: dict[str, str], workdir: Path,
+                      step: int) -> None:
+  """Starts a trainer and SIGKILLs it the moment its save of ``step`` starts writing."""
+  import signal
+  proc = start_trainer(args, env)
+  checkpoints = workdir / "checkpoints"
+  wait_for(lambda: checkpoints.is_dir() and any(
+      p.name.startswith(str(step)) for p in checkpoints.iterdir()), proc)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+
+
 def wait_for(predicate, proc: subprocess.Popen, timeout: float = 300,
              poll: float = 0.005) -> None:
   """Polls ``predicate`` until true; fails if ``proc`` ends first or time runs out."""

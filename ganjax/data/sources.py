@@ -367,16 +367,22 @@ def _import_tfds() -> Any:
   (oneDNN, CUDA probing) and TFDS's download bars silenced: ganjax reports what
   matters in its own words."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
+  try:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise DataError(
+        f"reading a TFDS dataset needs TensorFlow and tensorflow-datasets "
+        f"({describe_cause(e)}); pip install tensorflow-cpu tensorflow-datasets, or "
+        f"train on IDX files ({_IDX_DIR_FLAG}), a folder (--config.data.folder=DIR) "
+        "or a prepared dataset (--config.data.prepared=DIR), which need neither"
+    ) from e
   try:
     # TF would otherwise reserve most of every GPU's memory for itself,
     # leaving none for JAX; it is only used here to decode examples.
     tf.config.set_visible_devices([], "GPU")
   except (RuntimeError, ValueError):
     pass  # TF was initialized earlier by someone else; nothing we can change.
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
   tfds.disable_progress_bar()
   return tfds
 

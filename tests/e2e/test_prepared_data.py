@@ -5,11 +5,10 @@ as the same data held in memory does, and resume exactly after SIGKILL.
 """
 
 import json
-import signal
 
 import numpy as np
-from conftest import (STEPS_12, TINY_SEED, assert_user_error, run_command, start_trainer,
-                      tree_digest, wait_for)
+from conftest import (STEPS_12, TINY_SEED, assert_user_error, kill_while_saving,
+                      run_command, tree_digest)
 from PIL import Image
 
 from ganjax.run.checkpoints import mismatching_leaves, read_arrays
@@ -32,12 +31,8 @@ def test_streamed_run_killed_and_resumed_matches_the_in_memory_run(
   args = ["--config", "experiments/mnist.py", "--workdir", str(workdir),
           f"--config.data.prepared={data}", "--config.data.host_budget_mb=0",
           *TINY_SEED, *STEPS_12]
-  proc = start_trainer(args, ganjax_env)
+  kill_while_saving(args, ganjax_env, workdir, 8)
   checkpoints = workdir / "checkpoints"
-  wait_for(lambda: checkpoints.is_dir() and any(
-      p.name.startswith("8") for p in checkpoints.iterdir()), proc)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
   resumed = run_command("ganjax.main", args, ganjax_env)
   assert "each step reads its batch from" in resumed.stdout
   assert "Resuming from checkpoint at step" in resumed.stdout

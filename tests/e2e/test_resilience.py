@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, STEPS_12, run_command, start_trainer, train_args, wait_for
+from conftest import (REPO, STEPS_12, kill_while_saving, run_command, start_trainer,
+                      train_args, wait_for)
 
 from ganjax.run.checkpoints import mismatching_leaves, read_arrays
 
@@ -32,13 +33,8 @@ def test_sigkill_mid_save_then_resume_is_bit_exact(tmp_path, synthetic_mnist, ga
                                                    synthetic_run):
   workdir = tmp_path / "run"
   args = train_args(workdir, synthetic_mnist, *STEPS_12)
-  proc = start_trainer(args, ganjax_env)
+  kill_while_saving(args, ganjax_env, workdir, 8)
   checkpoints = workdir / "checkpoints"
-  # Kill the moment the asynchronous save of step 8 starts writing.
-  wait_for(lambda: checkpoints.is_dir() and any(
-      p.name.startswith("8") for p in checkpoints.iterdir()), proc)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
   resumed = run_command("ganjax.main", args, ganjax_env)
   assert "Resuming from checkpoint at step" in resumed.stdout
   final, reference = read_arrays(checkpoints / "12"), read_arrays(
