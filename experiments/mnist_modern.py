@@ -1,5 +1,6 @@
 """The best 10-minute MNIST recipe measured on a 2-core CPU: a small DCGAN with
-spectral normalisation, hinge loss, two time-scale learning rates and an EMA generator.
+spectral normalisation, hinge loss, high learning rates (1.5e-3 for both networks,
+7.5x the DCGAN paper's) and an EMA generator.
 
 Measured against the seed and DCGAN recipes, and with each part removed or the
 other toolbox parts added, in docs/recipes.md: on the full 60,000 digits and a
@@ -27,8 +28,9 @@ def get_config():
       dtype="float32"))
   adam = lambda learning_rate: dict(name="adam", learning_rate=learning_rate, b1=0.5,
                                     b2=0.999, eps=1e-8)
-  # Two time scales (Heusel et al., 2017): D learns 4x faster than G.
-  config.optim = ml_collections.ConfigDict(dict(g=adam(2e-4), d=adam(8e-4)))
+  # 7.5x the DCGAN paper's 2e-4: in a budget of minutes, the largest gain measured
+  # (docs/recipes.md); spectral norm keeps D stable at this rate.
+  config.optim = ml_collections.ConfigDict(dict(g=adam(1.5e-3), d=adam(1.5e-3)))
   config.loss.adversarial = "hinge"
   config.ema.half_life_images = 10_000
   config.train.batch_size = 64
