@@ -14,6 +14,7 @@ import numpy as np
 
 from ganjax.data import ImageDataset
 from ganjax.run.trainer import RunState, Trainer
+from ganjax.utils import peaks
 
 
 def random_data(shape: tuple[int, int, int], num: int = 1000, num_classes: int = 10,
@@ -39,8 +40,13 @@ def _timed_step(trainer: Trainer, state: RunState) -> tuple[RunState, float, flo
 
 
 def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
-            warmup: int, image_shape: Optional[tuple[int, int, int]]) -> dict:
-  """Builds the experiment's trainer and times its jitted step."""
+            warmup: int, image_shape: Optional[tuple[int, int, int]],
+            peak_tflops: Optional[float] = None) -> dict:
+  """Builds the experiment's trainer and times its jitted step.
+
+  Also counts the compiled step's FLOPs (XLA's cost analysis of the real step)
+  and relates them to the device's peak (:func:`ganjax.utils.peaks.device_peak`).
+  """
   config = config.copy_and_resolve_references()
   with config.unlocked():
     config.train.batch_size = batch_size
@@ -51,6 +57,7 @@ def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
     try:
       state = trainer.restore_or_init()
       trainer.open_outputs()
+      cost = trainer.step_cost(state, trainer.step_input(state.step))
       state, compile_s, _ = _timed_step(trainer, state)
       for _ in range(warmup):
         state, _, _ = _timed_step(trainer, state)
@@ -64,6 +71,11 @@ def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
                                       config.ckpt.every_steps)
     finally:
       trainer.close()
+  dtype = config.model.get("dtype", "float32")
+  peak, peak_source = peaks.device_peak(dtype, peak_tflops)
+  flops = cost.get("flops")
+  # On several devices the compiled program is one device's share of the step.
+  achieved = flops / step_s if flops else None
   return {
       "images_per_s": batch_size / step_s, "step_s": step_s, "compile_s": compile_s,
       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -71,6 +83,10 @@ def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
       "input_wait_fraction": input_s / step_s, "checkpoint_overhead": overhead,
       "batch_size": batch_size, "model": config.model.name,
       "reuse_fake": bool(config.train.reuse_fake),
+      "step_gflop": flops / 1e9 if flops else None,
+      "gflop_per_s": achieved / 1e9 if achieved else None,
+      "peak_gflop_per_s": peak / 1e9, "peak_source": peak_source, "dtype": dtype,
+      "utilisation": achieved / peak if achieved else None,
   }
 
 
@@ -94,6 +110,8 @@ def _checkpoint_overhead(trainer: Trainer, state: RunState, step_s: float, steps
   return (blocking + extra) / (every_steps * step_s)
 
 
-def run_and_print(config, batch_size, steps, warmup, image_shape) -> int:
-  print(json.dumps(measure(config, batch_size, steps, warmup, image_shape)), flush=True)
+def run_and_print(config, batch_size, steps, warmup, image_shape,
+                  peak_tflops: Optional[float] = None) -> int:
+  print(json.dumps(measure(config, batch_size, steps, warmup, image_shape, peak_tflops)),
+        flush=True)
   return 0

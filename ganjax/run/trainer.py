@@ -143,7 +143,8 @@ class Trainer:
     self.workdir = workdir
     self.is_lead = jax.process_index() == 0
     training = (data_examples.in_memory(*data) if data else
-                data_examples.load_training_data(config.data, _head_rows(config)))
+                data_examples.load_training_data(config.data, _head_rows(config),
+                                                     seed=config.seed))
     self.dataset, examples = training.dataset, training.examples
     if stop is not None:
       stop.check()
@@ -197,7 +198,8 @@ class Trainer:
       return None
     directory = periodic.locate_classifier(ev.classifier_dir, self.config.data.name,
                                            self.config.data.idx_dir, say=self._warn,
-                                           folder=self.config.data.get("folder"))
+                                           folder=self.config.data.get("folder"),
+                                           prepared=self.config.data.get("prepared"))
     if directory is None:
       return None
     return periodic.PeriodicEvaluator(
@@ -471,6 +473,15 @@ class Trainer:
     examples = (self.examples,) if self.examples_on_device else ()
     g, d, metrics = self._step_jit(state.g, state.d, state.rng, *examples, step_input)
     return dataclasses.replace(state, g=g, d=d), metrics
+
+  def step_cost(self, state: RunState, step_input: Any) -> dict[str, float]:
+    """XLA's cost analysis of the compiled step for these inputs (``flops``,
+    ``bytes accessed``, ...): of one device's share when the step is partitioned."""
+    examples = (self.examples,) if self.examples_on_device else ()
+    compiled = self._step_jit.lower(state.g, state.d, state.rng, *examples,
+                                    step_input).compile()
+    cost = compiled.cost_analysis()
+    return dict(cost[0] if isinstance(cost, (list, tuple)) else cost or {})
 
   def _hooks(self, state: RunState, window: "MetricsWindow",
              progress: tqdm.tqdm) -> RunState:

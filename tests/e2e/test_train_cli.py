@@ -118,3 +118,16 @@ def test_unwritable_workdir(tmp_path, synthetic_mnist, ganjax_env):
                        ganjax_env, check=False)
   assert result.returncode == 2
   assert "cannot write workdir" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bench_counts_the_steps_flops_and_utilisation(tmp_path, ganjax_env):
+  env = dict(ganjax_env, GANJAX_PEAKS=str(tmp_path / "peaks.json"))
+  result = run_command("ganjax.bench", [
+      "--config", "experiments/mnist_dcgan.py", "--batch_size", "8", "--steps", "2",
+      "--warmup", "0", "--config.model.g_features=8", "--config.model.d_features=8",
+      "--config.model.noise_dim=8"], env)
+  record = json.loads(result.stdout.strip().splitlines()[-1])
+  assert record["step_gflop"] > 0 and record["gflop_per_s"] > 0
+  assert 0 < record["utilisation"] < 1
+  assert record["peak_source"] == "measured 2048x2048 matmul"
+  assert (tmp_path / "peaks.json").is_file()
