@@ -6,16 +6,23 @@ r"""Score a trained run: FID, KID, classifier score, precision/recall, coverage.
 Restores the newest generator checkpoint of ``--workdir``, generates ``--num``
 images in batches, extracts features with the domain classifier and compares
 them with the run's own dataset (``config.data``; ``--reference_split`` picks
-another split; a folder of images has only "train", which is then the default
-with ``--inception_weights`` too; ``--idx_dir``/``--data_dir``/``--folder`` say
-where that data is now, when it moved or the run's config holds a path relative
-to another directory). Writes
+another split; a folder of images or a prepared dataset has only "train", which
+is then the default with ``--inception_weights`` too;
+``--idx_dir``/``--data_dir``/``--folder``/``--prepared`` say where that data is
+now, when it moved or the run's config holds a path relative to another
+directory). Of a prepared dataset only ``--num_real`` images are read (default
+50,000, the usual FID count, or all of a smaller split), a random subset drawn
+with ``--seed``, so a dataset larger than memory can be the reference. Writes
 ``<workdir>/eval/<step>.json`` with the scores and the protocol (extractor and its weight hash, sample counts, reference data, seed,
 versions) and prints a table.
 
 The classifier is ``--classifier``, else the run's ``config.eval.classifier_dir``,
 else ``~/.cache/ganjax/classifiers/<config.data.name>`` (root overridable with
-``$GANJAX_CLASSIFIERS``; a run on a folder of images has no default). If there is none, the command stops with the one
+``$GANJAX_CLASSIFIERS``; a run on a folder of images has no default, nor has one
+on a prepared dataset unless it was prepared from IDX files, which then has
+theirs; ``python -m ganjax.classifier --folder DIR`` or ``--prepared DIR`` with
+``--workdir CLASSIFIER`` trains one for such data). If there is none, the
+command stops with the one
 ``python -m ganjax.classifier ...`` line that trains it: it is not trained on the
 fly, because the classifier is part of the protocol.
 """
@@ -28,7 +35,8 @@ from ganjax.utils import paths
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of a ganjax training run.")
 _NUM = flags.DEFINE_integer("num", 10_000, "Number of generated images.", lower_bound=2)
 _NUM_REAL = flags.DEFINE_integer("num_real", None, "Number of reference images "
-                                 "(default: the whole reference split).", lower_bound=2)
+                                 "(default: the whole reference split; of a prepared "
+                                 "dataset at most 50,000, drawn at random).", lower_bound=2)
 _CLASSIFIER = flags.DEFINE_string("classifier", None, "Domain classifier directory "
                                   "(from python -m ganjax.classifier).")
 _REFERENCE_SPLIT = flags.DEFINE_string("reference_split", None, "Split of the run's "
@@ -53,10 +61,12 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the run's TFDS data_dir
                                 "(replaces config.data.data_dir of the run).")
 _FOLDER = flags.DEFINE_string("folder", None, "Where the run's folder of images is now "
                               "(replaces config.data.folder of the run).")
+_PREPARED = flags.DEFINE_string("prepared", None, "Where the run's prepared dataset is "
+                                "now (replaces config.data.prepared of the run).")
 _RAW_WEIGHTS = cli.define_raw_weights_flag()
 flags.mark_flags_as_required(["workdir"])
 paths.require_non_empty("workdir", "classifier", "reference_split", "inception_weights",
-                        "idx_dir", "data_dir", "folder")
+                        "idx_dir", "data_dir", "folder", "prepared")
 
 
 def _command() -> int:
@@ -66,7 +76,8 @@ def _command() -> int:
       classifier=_CLASSIFIER.value, reference_split=_REFERENCE_SPLIT.value,
       seed=_SEED.value, batch_size=_BATCH_SIZE.value, max_stored=_MAX_STORED.value,
       inception_weights=_INCEPTION.value, idx_dir=_IDX_DIR.value,
-      data_dir=_DATA_DIR.value, raw_weights=_RAW_WEIGHTS.value, folder=_FOLDER.value))
+      data_dir=_DATA_DIR.value, raw_weights=_RAW_WEIGHTS.value, folder=_FOLDER.value,
+      prepared=_PREPARED.value))
 
 
 def run() -> None:

@@ -111,9 +111,9 @@ class TrainingData:
 
   Attributes:
     dataset: describes the data; its ``images`` are all of them, or when
-      ``stream`` is set, only the first rows.
+      ``stream`` is set, only a random subset of rows.
     examples: the arrays of :func:`load_examples`: all rows, or (streamed) the
-      same first rows, which serve sample grids and periodic evaluation.
+      same subset, which serves sample grids and periodic evaluation.
     num_examples: examples trained on.
     identity: :func:`data_identity` (the same for a prepared dataset in memory
       and streamed).
@@ -133,13 +133,15 @@ def in_memory(dataset: ImageDataset, examples: dict[str, np.ndarray]) -> Trainin
                       data_identity(dataset, examples))
 
 
-def load_training_data(data: Any, head_rows: int) -> TrainingData:
+def load_training_data(data: Any, head_rows: int, seed: int = 0) -> TrainingData:
   """The training data ``config.data`` names: in memory, or streamed when it is a
   prepared dataset larger than ``data.host_budget_mb``.
 
   Args:
     data: ``config.data``.
     head_rows: rows a streamed dataset keeps in memory (sample grids, evaluation).
+    seed: picks those rows at random (a class-sorted dataset's first rows would
+      all be of one class).
 
   Raises:
     DataError: the data cannot be loaded or paired as configured.
@@ -148,9 +150,11 @@ def load_training_data(data: Any, head_rows: int) -> TrainingData:
     _check_one_source(data)
     source = PreparedSource(data.prepared, data.split)
     if source.megabytes > data.host_budget_mb:
-      rows = source.read_rows(np.arange(min(head_rows, len(source))))
-      return TrainingData(source.dataset(rows["image"], rows.get("label")), rows,
-                          len(source), source.identity(), stream=source)
+      head = source.sample(max(1, min(head_rows, len(source))), seed)
+      rows = {"image": head.images}
+      if head.labels is not None:
+        rows["label"] = head.labels
+      return TrainingData(head, rows, len(source), source.identity(), stream=source)
     dataset, examples = load_examples(data)
     return TrainingData(dataset, examples, len(source), source.identity())
   return in_memory(*load_examples(data))

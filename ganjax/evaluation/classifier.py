@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ganjax.data import prepared as prepared_data
 from ganjax.nn import Conv
 from ganjax.utils import paths
 from ganjax.utils.errors import UserError
@@ -425,7 +426,8 @@ def train_command(dataset: str, idx_dir: Optional[str], workdir: Path) -> str:
 
 
 def find(explicit: Optional[str], configured: Optional[str], dataset: str,
-         idx_dir: Optional[str] = None, folder: Optional[str] = None) -> Path:
+         idx_dir: Optional[str] = None, folder: Optional[str] = None,
+         prepared: Optional[str] = None) -> Path:
   """The classifier directory to use: explicit flag, then config, then default.
 
   We deliberately do not train a missing classifier on the fly: training takes
@@ -440,24 +442,40 @@ def find(explicit: Optional[str], configured: Optional[str], dataset: str,
       directory (:func:`dataset_key`) and is repeated in the suggested command.
     folder: ``config.data.folder``: a folder of images has no default
       classifier (what its images show is known only to the user).
+    prepared: ``config.data.prepared``: a dataset prepared from IDX files
+      (``ganjax.prepare --idx_dir``) has the default classifier of those files;
+      one prepared from a folder or TFDS has none, like a folder.
 
   Raises:
     ClassifierError: the chosen directory holds no classifier; the message is
-      one line with the command that trains one there. For a folder without
-      ``explicit`` or ``configured``: one line saying how to name one.
+      one line with the command that trains one there. For a folder (or a
+      prepared dataset not made from IDX files) without ``explicit`` or
+      ``configured``: one line saying how to name one.
+    DataError: ``prepared`` holds no readable prepared dataset.
   """
-  key = dataset_key(dataset, idx_dir)
   chosen = explicit or configured
   if not chosen and folder:
     raise ClassifierError(
         "a folder of images has no default domain classifier: name one trained on "
-        "images like them (python -m ganjax.classifier) with --classifier DIR or "
-        "config.eval.classifier_dir")
+        "images like them (python -m ganjax.classifier --folder DIR --workdir "
+        "CLASSIFIER) with --classifier CLASSIFIER or config.eval.classifier_dir")
+  command = None
+  if not chosen and prepared:
+    prepared = Path(prepared).expanduser().absolute()
+    idx_dir = prepared_data.idx_origin(prepared_data.read_info(prepared))
+    if idx_dir is None:
+      raise ClassifierError(
+          f"the prepared dataset {prepared} was not made from IDX files, so it has no "
+          "default domain classifier: name one trained on it (python -m "
+          f"ganjax.classifier --prepared {prepared} --workdir CLASSIFIER) with "
+          "--classifier CLASSIFIER or config.eval.classifier_dir")
+    command = f"python -m ganjax.classifier --prepared {prepared} --workdir "
+  key = dataset_key(dataset, idx_dir)
   directory = Path(chosen).expanduser().absolute() if chosen else default_dir(key)
   if not (directory / METADATA_FILE).exists():
-    raise ClassifierError(
-        f"no domain classifier in {directory}; train one with: "
-        f"{train_command(key, idx_dir, directory)}")
+    command = (f"{command}{directory}" if command
+               else train_command(key, idx_dir, directory))
+    raise ClassifierError(f"no domain classifier in {directory}; train one with: {command}")
   return directory
 
 

@@ -108,7 +108,8 @@ class PeriodicEvaluator:
 
 
 def locate_classifier(configured: Optional[str], dataset: str, idx_dir: Optional[str],
-                      say=print, folder: Optional[str] = None) -> Optional[Path]:
+                      say=print, folder: Optional[str] = None,
+                      prepared: Optional[str] = None) -> Optional[Path]:
   """The classifier for periodic evaluation, or None (after one line saying why).
 
   Args:
@@ -118,9 +119,11 @@ def locate_classifier(configured: Optional[str], dataset: str, idx_dir: Optional
     say: where the one-line notice goes when there is no classifier (the
       trainer's warning channel).
     folder: ``config.data.folder`` (a folder has no default classifier).
+    prepared: ``config.data.prepared`` (only one made from IDX files has a
+      default classifier, theirs).
   """
   try:
-    return classifier_lib.find(None, configured, dataset, idx_dir, folder)
+    return classifier_lib.find(None, configured, dataset, idx_dir, folder, prepared)
   except classifier_lib.ClassifierError as e:
     say(f"periodic evaluation is off: {e}")
     return None

@@ -19,6 +19,7 @@ import tqdm
 
 from ganjax.data import ImageDataset, dataset_fingerprint, load_dataset
 from ganjax.data.examples import load_folder
+from ganjax.data.prepared import PreparedSource
 from ganjax.evaluation import classifier as classifier_lib
 from ganjax.evaluation import extractor as extractor_lib
 from ganjax.evaluation import pipeline, protocol
@@ -30,7 +31,10 @@ from ganjax.utils.errors import UserError
 
 EVAL_DIR = "eval"
 #: config.data keys that locate the run's data; each has a flag of the same name.
-DATA_LOCATIONS = ("idx_dir", "data_dir", "folder")
+DATA_LOCATIONS = ("idx_dir", "data_dir", "folder", "prepared")
+#: Real images read from a prepared dataset when ``--num_real`` is not given (the
+#: usual FID count): a seeded random subset, so memory does not grow with the data.
+MAX_PREPARED_REFERENCE = 50_000
 BATCH_SIZE = 500
 INCEPTION_BATCH_SIZE = 50
 
@@ -51,13 +55,14 @@ class EvalOptions:
   data_dir: Optional[str] = None
   raw_weights: bool = False
   folder: Optional[str] = None
+  prepared: Optional[str] = None
 
   def resolved(self, has_test_split: bool = True) -> "EvalOptions":
     """Defaults that depend on the extractor: Inception follows Lucic et al.
 
     Their protocol compares with the test split (when the data has one: a
-    folder of images has only "train"); Inception's activations at 299x299 need
-    smaller batches.
+    folder of images or a prepared dataset has only "train"); Inception's
+    activations at 299x299 need smaller batches.
     """
     inception = bool(self.inception_weights)
     return dataclasses.replace(
@@ -106,8 +111,8 @@ def build_extractor(classifier_dir: Path, inception_weights: Optional[str],
 
 
 def run_config(workdir: Path, options: EvalOptions) -> Any:
-  """The run's config.json with ``--idx_dir``/``--data_dir``/``--folder`` applied to
-  its data.
+  """The run's config.json with ``--idx_dir``/``--data_dir``/``--folder``/``--prepared``
+  applied to its data.
 
   Raises:
     UserError: a data location (from the flag or the run's config) does not
@@ -143,8 +148,14 @@ def check_writable(workdir: Path) -> Path:
                                   f"the scores to {Path(workdir) / EVAL_DIR}")
 
 
-def load_reference(data: Any, split: Optional[str],
-                   channels: Optional[int] = None) -> ImageDataset:
+def has_test_split(data: Any) -> bool:
+  """Whether the run's data has a "test" split (a folder or a prepared dataset
+  has only "train")."""
+  return not (data.get("folder") or data.get("prepared"))
+
+
+def load_reference(data: Any, split: Optional[str], channels: Optional[int] = None,
+                   num: Optional[int] = None, seed: int = 0) -> ImageDataset:
   """The run's dataset (``config.data``), optionally another split of it.
 
   Args:
@@ -152,7 +163,14 @@ def load_reference(data: Any, split: Optional[str],
     split: the split to compare with; None: the run's training split.
     channels: of a folder's images: those the run was trained on (a slice of a
       folder could otherwise decode differently when ``data.channels`` is unset).
+    num: of a prepared dataset, the images read: a random subset drawn with
+      ``seed`` (None: :data:`MAX_PREPARED_REFERENCE`; all of a smaller split).
+      Other data is read whole.
+    seed: that subset.
   """
+  if data.get("prepared"):
+    source = PreparedSource(data.prepared, split or data.split)
+    return source.sample(num or MAX_PREPARED_REFERENCE, seed)
   if data.get("folder"):
     return load_folder(data, split or data.split, channels)
   return load_dataset(data.name, split or data.split, idx_dir=data.get("idx_dir"),
@@ -297,7 +315,7 @@ def find_classifier(options: EvalOptions, config: Any) -> Path:
   """
   return classifier_lib.find(options.classifier, configured_classifier(config),
                              config.data.name, config.data.get("idx_dir"),
-                             config.data.get("folder"))
+                             config.data.get("folder"), config.data.get("prepared"))
 
 
 def restore(workdir: Path, config: Any, raw_weights: bool) -> runs.TrainedRun:
@@ -341,7 +359,7 @@ def evaluate_run(options: EvalOptions) -> int:
   check_counts(options)
   workdir = paths.check_run_dir(options.workdir)
   config = run_config(workdir, options)
-  options = options.resolved(has_test_split=not config.data.get("folder"))
+  options = options.resolved(has_test_split=has_test_split(config.data))
   check_writable(workdir)
   directory = find_classifier(options, config)
   if options.inception_weights:
@@ -354,7 +372,8 @@ def evaluate_run(options: EvalOptions) -> int:
   path = record_path(workdir, run)
   if path.is_dir() or (path.exists() and not path.is_file()):
     raise UserError(f"cannot write the scores: {path} exists and is not a file")
-  reference = load_reference(config.data, options.reference_split, run.image_shape[-1])
+  reference = load_reference(config.data, options.reference_split, run.image_shape[-1],
+                             options.num_real, options.seed)
   check_counts(options, len(reference.images))
   check_reference_labels(run, reference)
   extractor = build_extractor(directory, options.inception_weights)
@@ -386,7 +405,8 @@ def label_accuracy(options: EvalOptions) -> int:
   run = restore(workdir, config, options.raw_weights)
   if run.model.condition != Condition.LABEL:
     raise UserError(f"the run in {options.workdir} is not class-conditional")
-  reference = load_reference(config.data, options.reference_split, run.image_shape[-1])
+  reference = load_reference(config.data, options.reference_split, run.image_shape[-1],
+                             options.num_real, options.seed)
   check_reference_labels(run, reference)
   classifier = classifier_lib.load(directory)
   extractor = extractor_lib.from_classifier(classifier)

@@ -81,6 +81,8 @@ def describe_run(workdir: Path) -> Optional[RunEntry]:
                                      if data.get("idx_dir") else "")
   if data.get("folder"):
     dataset = f"folder ({Path(data['folder']).name})"
+  if data.get("prepared"):
+    dataset = f"prepared ({Path(data['prepared']).name})"
   files = [p for p in (workdir / workdir_lib.METRICS, workdir / workdir_lib.CHECKPOINTS,
                        workdir / workdir_lib.STATUS, workdir / workdir_lib.CONFIG)
            if p.exists()]

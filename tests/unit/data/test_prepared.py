@@ -169,3 +169,19 @@ def test_the_idx_directory_a_dataset_was_prepared_from(tmp_path):
   assert prepared.idx_origin(prepared.read_info(tmp_path / "data")) == "/data/my mnist"
   assert prepared.idx_origin(dataclasses.replace(info, source="folder:/pics")) is None
   assert prepared.idx_origin(dataclasses.replace(info, source="mnist train")) is None
+
+
+def test_a_streamed_run_keeps_a_random_subset_of_every_class(tmp_path):
+  from ganjax.data.examples import load_training_data
+  from ganjax.run.config import default_config
+  images, labels = _examples()
+  order = np.argsort(labels, kind="stable")
+  _prepare(tmp_path / "data", images[order], labels[order])
+  data = default_config().data
+  data.prepared, data.host_budget_mb = str(tmp_path / "data"), 0
+  training = load_training_data(data, head_rows=30, seed=1)
+  assert training.stream is not None and training.num_examples == 300
+  assert training.examples["image"].shape == (30,) + SHAPE
+  np.testing.assert_array_equal(training.examples["label"], training.dataset.labels)
+  assert set(training.examples["label"].tolist()) == {0, 1, 2, 3}
+  assert training.identity == training.stream.identity()

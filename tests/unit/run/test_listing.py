@@ -60,3 +60,13 @@ def test_a_locked_run_is_running_and_listing_changes_nothing(tmp_path):
   finally:
     os.close(fd)
   assert listing.describe_run(workdir).state == listing.DIED
+
+
+def test_a_folder_or_prepared_run_shows_its_data_by_its_directory(tmp_path):
+  for name, data in (("pictures", {"name": "mnist", "folder": "/d/cats"}),
+                     ("prepared", {"name": "mnist", "prepared": "/d/cats64"})):
+    workdir = _run(tmp_path, name, status="finished")
+    config = json.loads((workdir / "config.json").read_text())
+    (workdir / "config.json").write_text(json.dumps({**config, "data": data}))
+  entries = {e.path.name: e.dataset for e in listing.find_runs(tmp_path)}
+  assert entries == {"pictures": "folder (cats)", "prepared": "prepared (cats64)"}
