@@ -33,6 +33,8 @@ _SHAPE = flags.DEFINE_list("image_shape", ["28", "28", "1"], "H,W,C of random im
 _PEAK = flags.DEFINE_float("peak_tflops", None, "The device's peak in TFLOP/s to "
                            "measure utilisation against (default: published or "
                            "measured).", lower_bound=0)
+_DEVICES = flags.DEFINE_integer("devices", None, "Train on the first N devices "
+                                "(default: all).", lower_bound=1)
 flags.mark_flags_as_required(["config"])
 flags.register_validator(
     "image_shape", lambda value: len(value) == 3 and all(
@@ -45,7 +47,7 @@ def _command() -> int:
   from ganjax.run import benchmark
   shape = None if _REAL_DATA.value else tuple(int(x) for x in _SHAPE.value)
   return benchmark.run_and_print(config, _BATCH_SIZE.value, _STEPS.value, _WARMUP.value,
-                                 shape, _PEAK.value)
+                                 shape, _PEAK.value, _DEVICES.value)
 
 
 def run() -> None:

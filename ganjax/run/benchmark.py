@@ -41,19 +41,22 @@ def _timed_step(trainer: Trainer, state: RunState) -> tuple[RunState, float, flo
 
 def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
             warmup: int, image_shape: Optional[tuple[int, int, int]],
-            peak_tflops: Optional[float] = None) -> dict:
+            peak_tflops: Optional[float] = None, num_devices: Optional[int] = None
+            ) -> dict:
   """Builds the experiment's trainer and times its jitted step.
 
   Also counts the compiled step's FLOPs (XLA's cost analysis of the real step)
   and relates them to the device's peak (:func:`ganjax.utils.peaks.device_peak`).
+  ``num_devices``: train on the first that many devices (default: all).
   """
+  devices = jax.devices()[:num_devices] if num_devices else None
   config = config.copy_and_resolve_references()
   with config.unlocked():
     config.train.batch_size = batch_size
     config.eval.every_steps = 0  # Timing the step alone: no evaluator to build.
   data = random_data(image_shape, max(1000, 4 * batch_size)) if image_shape else None
   with tempfile.TemporaryDirectory() as workdir:
-    trainer = Trainer(config, Path(workdir), data=data)
+    trainer = Trainer(config, Path(workdir), data=data, devices=devices)
     try:
       state = trainer.restore_or_init()
       trainer.open_outputs()
@@ -74,12 +77,14 @@ def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
   dtype = config.model.get("dtype", "float32")
   peak, peak_source = peaks.device_peak(dtype, peak_tflops)
   flops = cost.get("flops")
-  # On several devices the compiled program is one device's share of the step.
+  # On several devices the compiled program is one device's share of the step,
+  # and the peak one device's.
   achieved = flops / step_s if flops else None
   return {
       "images_per_s": batch_size / step_s, "step_s": step_s, "compile_s": compile_s,
       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-      "backend": jax.default_backend(), "devices": jax.device_count(),
+      "backend": jax.default_backend(), "devices": trainer.mesh.devices.size,
+      "device_kind": jax.devices()[0].device_kind,
       "input_wait_fraction": input_s / step_s, "checkpoint_overhead": overhead,
       "batch_size": batch_size, "model": config.model.name,
       "reuse_fake": bool(config.train.reuse_fake),
@@ -111,7 +116,8 @@ def _checkpoint_overhead(trainer: Trainer, state: RunState, step_s: float, steps
 
 
 def run_and_print(config, batch_size, steps, warmup, image_shape,
-                  peak_tflops: Optional[float] = None) -> int:
-  print(json.dumps(measure(config, batch_size, steps, warmup, image_shape, peak_tflops)),
-        flush=True)
+                  peak_tflops: Optional[float] = None,
+                  num_devices: Optional[int] = None) -> int:
+  print(json.dumps(measure(config, batch_size, steps, warmup, image_shape, peak_tflops,
+                           num_devices)), flush=True)
   return 0

@@ -130,7 +130,8 @@ class Trainer:
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: Path,
                data: Optional[tuple[Any, dict[str, np.ndarray]]] = None,
-               stop: Optional[StopRequest] = None):
+               stop: Optional[StopRequest] = None,
+               devices: Optional[list[jax.Device]] = None):
     """Reads the data and builds the model and step; writes nothing.
 
     Args:
@@ -138,6 +139,7 @@ class Trainer:
       workdir: the run's directory.
       data: replaces ``config.data`` by (dataset, examples) (benchmarks).
       stop: checked between start-up stages (see :mod:`ganjax.run.stopping`).
+      devices: train on these devices only (benchmarks); default: all of them.
     """
     self.config = config
     self.workdir = workdir
@@ -157,7 +159,7 @@ class Trainer:
                       f"train.batch_size={config.train.batch_size}")
     self.data_identity = training.identity
     self.spec = builders.step_spec(config, self.model)
-    self.mesh = sharding.make_mesh()
+    self.mesh = sharding.make_mesh(devices)
     try:
       sharding.check_batch_size(config.train.batch_size, self.mesh)
     except ValueError as e:

@@ -4,7 +4,8 @@ Accelerators: the vendors' published dense peaks (no sparsity), per chip, for
 float32 and bfloat16 matrix multiplication. CPUs (and devices not in the table):
 the rate of a large jitted matmul measured on this machine, cached per device
 kind, dtype and JAX version, since a CPU's peak depends on its cores, vector
-units and the BLAS XLA uses.
+units and the BLAS XLA uses. Measured while other work shares the machine, it
+is too low: delete the file (:func:`peaks_file`) to measure again.
 """
 
 from __future__ import annotations
