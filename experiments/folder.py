@@ -27,21 +27,19 @@ from memorising them. Periodic evaluation is off: a folder has no default domain
 classifier (``--config.eval.classifier_dir`` names one).
 """
 
-import ml_collections
+from pathlib import Path
 
-from ganjax.run.config import default_config
+from ganjax.run.config import experiment_config
 
 
 def get_config():
-  config = default_config()
+  # The DCGAN paper's model and optimizer (experiments/mnist_dcgan.py) at half width.
+  config = experiment_config(Path(__file__).with_name("mnist_dcgan.py"))
   config.data.name = "folder"  # the images are config.data.folder's
   config.data.image_size = 64
   config.data.channels = 3
-  config.model = ml_collections.ConfigDict(dict(
-      name="dcgan", noise_dim=100, g_features=32, d_features=32, spectral_norm=False,
-      dtype="float32"))
-  adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
-  config.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
+  config.model.g_features = 32
+  config.model.d_features = 32
   config.train.batch_size = 64
   config.train.steps = 20_000
   config.samples.every_steps = 500
