@@ -26,7 +26,8 @@ _FOLDER = flags.DEFINE_string("folder", None, "A folder of PNG/JPEG/WebP images 
 _IDX_DIR = flags.DEFINE_string("idx_dir", None, "MNIST-format IDX files (instead of "
                                "--folder).")
 _DATASET = flags.DEFINE_string("dataset", None, "A TFDS dataset name (instead of "
-                               "--folder), read through TFDS.")
+                               "--folder), read through TFDS a few thousand images at "
+                               "a time.")
 _SPLIT = flags.DEFINE_string("split", "train", "Split of --idx_dir or --dataset.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data_dir for --dataset.")
 _OUT = flags.DEFINE_string("out", None, "New directory for the prepared dataset.")
@@ -47,17 +48,14 @@ def _command() -> int:
   if _FOLDER.value is not None:
     info = prepared.prepare_folder(_FOLDER.value, _OUT.value, _IMAGE_SIZE.value,
                                    int(_CHANNELS.value), _SHARD_MB.value)
+  elif _DATASET.value is not None:
+    info = prepared.prepare_tfds(_DATASET.value, _SPLIT.value, _DATA_DIR.value,
+                                 _OUT.value, _SHARD_MB.value)
   else:
-    from ganjax.data.examples import load_examples  # pylint: disable=g-import-not-at-top
-    from ganjax.run.config import default_config  # pylint: disable=g-import-not-at-top
-    data = default_config().data
-    data.name = _DATASET.value or data.name
-    data.idx_dir, data.data_dir, data.split = _IDX_DIR.value, _DATA_DIR.value, _SPLIT.value
-    dataset, examples = load_examples(data)
-    info = prepared.prepare_arrays(examples, _OUT.value, dataset.num_classes,
-                                   dataset.class_names,
-                                   source=f"{dataset.name} {dataset.split}",
-                                   shard_megabytes=_SHARD_MB.value)
+    from ganjax.data.sources import load_dataset  # pylint: disable=g-import-not-at-top
+    info = prepared.prepare_dataset(
+        load_dataset("mnist", _SPLIT.value, idx_dir=_IDX_DIR.value), _OUT.value,
+        _SHARD_MB.value)
   shape = "x".join(map(str, info.image_shape))
   classes = f", {info.num_classes} classes" if info.num_classes else ", unlabelled"
   print(f"Prepared {info.num_examples:,} images ({shape}{classes}) in "

@@ -404,12 +404,34 @@ def prepare_folder(directory: str | Path, out: str | Path, image_size: int, chan
   return info
 
 
-def prepare_arrays(examples: dict[str, np.ndarray], out: str | Path,
-                   num_classes: int | None, class_names: tuple[str, ...] | None,
-                   source: str, shard_megabytes: float = 256) -> PreparedInfo:
-  """Writes a dataset held in memory (``image`` uint8 (N, H, W, C), optional int32
-  ``label``) as a prepared dataset at ``out``, with a progress bar."""
-  images, labels = examples["image"], examples.get("label")
+def prepare_tfds(name: str, split: str, data_dir: str | None, out: str | Path,
+                 shard_megabytes: float = 256) -> PreparedInfo:
+  """Writes a split of a TFDS image dataset as a prepared dataset at ``out``, a few
+  thousand examples at a time: a split larger than memory is never held whole.
+
+  Raises:
+    DataError: as :func:`ganjax.data.load_dataset`, or ``out`` exists.
+  """
+  from ganjax.data.sources import stream_tfds  # pylint: disable=g-import-not-at-top
+  stream = stream_tfds(name, split, data_dir)
+
+  def examples(bar: tqdm.tqdm) -> Iterator[tuple[np.ndarray, int | None]]:
+    for images, labels in stream.chunks:
+      bar.update(len(images))
+      yield from zip(images, labels.tolist() if labels is not None
+                     else [None] * len(images))
+
+  with tqdm.tqdm(unit="img", desc="preparing", file=sys.stderr) as bar:
+    return write_prepared(out, examples(bar), stream.image_shape, stream.num_classes,
+                          stream.class_names, source=f"tfds:{name} {split}",
+                          shard_megabytes=shard_megabytes)
+
+
+def prepare_dataset(dataset: ImageDataset, out: str | Path,
+                    shard_megabytes: float = 256) -> PreparedInfo:
+  """Writes a dataset held in memory (e.g. IDX files) as a prepared dataset at
+  ``out``, with a progress bar."""
+  images, labels = dataset.images, dataset.labels
   pairs = zip(images, labels.tolist() if labels is not None else [None] * len(images))
   with tqdm.tqdm(total=len(images), unit="img", desc="preparing", file=sys.stderr) as bar:
     def counted(it: Iterator) -> Iterator:
@@ -417,5 +439,6 @@ def prepare_arrays(examples: dict[str, np.ndarray], out: str | Path,
         bar.update(1)
         yield pair
     return write_prepared(out, counted(pairs), tuple(images.shape[1:]),
-                          num_classes if labels is not None else None, class_names,
-                          source=source, shard_megabytes=shard_megabytes)
+                          dataset.num_classes if labels is not None else None,
+                          dataset.class_names, source=f"{dataset.name} {dataset.split}",
+                          shard_megabytes=shard_megabytes)

@@ -345,21 +345,50 @@ def _take(array: np.ndarray, window: slice) -> np.ndarray:
 
 def _load_tfds(name: str, split: str, data_dir: str | None) -> ImageDataset:
   """Loads a split of a TFDS image dataset, downloading it if needed."""
+  stream = stream_tfds(name, split, data_dir)
+  parts = list(stream.chunks)
+  images = _concat([p[0] for p in parts], (0, *stream.image_shape), np.uint8)
+  labels = (None if stream.num_classes is None else
+            _concat([p[1] for p in parts], (0,), np.int32))
+  return ImageDataset(images=images, labels=labels, num_classes=stream.num_classes,
+                      name=name, split=split, class_names=stream.class_names)
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsStream:
+  """A split of a TFDS image dataset, read a few thousand examples at a time.
+
+  Attributes:
+    image_shape: (H, W, C) of every image.
+    num_classes: classes of the ``label`` feature, or None without one.
+    class_names: the label feature's class names, in label order.
+    chunks: (uint8 images, int32 labels or None) in the split's order.
+  """
+  image_shape: tuple[int, int, int]
+  num_classes: int | None
+  class_names: tuple[str, ...] | None
+  chunks: Iterator[tuple[np.ndarray, np.ndarray | None]]
+
+
+def stream_tfds(name: str, split: str, data_dir: str | None = None) -> TfdsStream:
+  """Opens a split of a TFDS image dataset (downloading it if needed) to read in
+  chunks, so a split larger than memory can be written elsewhere (``ganjax.prepare``).
+
+  Raises:
+    DataError: as :func:`load_dataset`; errors while reading surface from ``chunks``.
+  """
   tfds = _import_tfds()
   _check_tfds_split_syntax(tfds, split)
   builder = _tfds_builder(tfds, name, data_dir)
   image_feature, label_feature = _tfds_features(tfds, builder, name)
   _ensure_prepared(tfds, builder, name)
-  images, labels = _read_tfds_split(
-      tfds, builder, name, split, image_feature.shape, with_labels=label_feature is not None
-  )
-  return ImageDataset(
-      images=images,
-      labels=labels,
-      num_classes=None if label_feature is None else int(label_feature.num_classes),
-      name=name,
-      split=split,
-  )
+  labelled = label_feature is not None
+  names = tuple(label_feature.names) if labelled and label_feature.names else None
+  return TfdsStream(
+      image_shape=tuple(int(d) for d in image_feature.shape),
+      num_classes=int(label_feature.num_classes) if labelled else None,
+      class_names=names,
+      chunks=_read_tfds_split(tfds, builder, name, split, with_labels=labelled))
 
 
 def _import_tfds() -> Any:
@@ -534,16 +563,9 @@ def _tfds_download_retries(retries: int | None) -> Iterator[None]:
     downloader.MAX_RETRIES = saved
 
 
-def _read_tfds_split(
-    tfds: Any,
-    builder: Any,
-    name: str,
-    split: str,
-    image_shape: tuple[int, ...],
-    *,
-    with_labels: bool,
-) -> tuple[np.ndarray, np.ndarray | None]:
-  """Reads a prepared split into (uint8 images, int32 labels or None)."""
+def _read_tfds_split(tfds: Any, builder: Any, name: str, split: str, *,
+                     with_labels: bool) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+  """Reads a prepared split as chunks of (uint8 images, int32 labels or None)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   keys = ("image", "label") if with_labels else ("image",)
@@ -551,7 +573,9 @@ def _read_tfds_split(
     ds = builder.as_dataset(split=split, batch_size=_TFDS_BATCH)
     # Dropping other features here avoids copying them into numpy.
     ds = ds.map(lambda example: {k: example[k] for k in keys})
-    batches = list(tfds.as_numpy(ds))
+    for batch in tfds.as_numpy(ds):
+      yield (np.asarray(batch["image"], np.uint8),
+             np.asarray(batch["label"], np.int32) if with_labels else None)
   except ValueError as e:  # Unknown split name or slice out of range.
     raise DataError(
         f"Cannot read split {split!r} of TFDS dataset '{name}' ({describe_cause(e)})."
@@ -561,10 +585,6 @@ def _read_tfds_split(
         f"The prepared TFDS files of '{name}' under {builder.data_dir} are "
         f"unreadable ({describe_cause(e)}); delete that directory to re-prepare."
     ) from e
-  images = _concat([b["image"] for b in batches], (0, *image_shape), np.uint8)
-  if not with_labels:
-    return images, None
-  return images, _concat([b["label"] for b in batches], (0,), np.int32)
 
 
 def _concat(parts: list[np.ndarray], empty_shape: tuple[int, ...], dtype: type) -> np.ndarray:

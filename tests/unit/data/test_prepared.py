@@ -185,3 +185,20 @@ def test_a_streamed_run_keeps_a_random_subset_of_every_class(tmp_path):
   np.testing.assert_array_equal(training.examples["label"], training.dataset.labels)
   assert set(training.examples["label"].tolist()) == {0, 1, 2, 3}
   assert training.identity == training.stream.identity()
+
+
+def test_a_tfds_split_is_prepared_chunk_by_chunk_with_its_class_names(tmp_path,
+                                                                       monkeypatch):
+  tfds = pytest.importorskip("tensorflow_datasets")
+  from ganjax.data import sources
+  monkeypatch.setattr(sources, "_TFDS_BATCH", 5)  # several chunks of 12 examples
+  with tfds.testing.mock_data(num_examples=12):
+    in_memory = sources.load_dataset("cifar10", "train", data_dir=str(tmp_path / "tfds"))
+    info = prepared.prepare_tfds("cifar10", "train", str(tmp_path / "tfds"),
+                                 tmp_path / "data")
+  assert (info.num_examples, info.image_shape, info.num_classes) == (12, (32, 32, 3), 10)
+  assert info.class_names == in_memory.class_names and len(info.class_names) == 10
+  rows = prepared.PreparedSource(tmp_path / "data").read_all()
+  np.testing.assert_array_equal(rows["image"], in_memory.images)
+  np.testing.assert_array_equal(rows["label"], in_memory.labels)
+  assert info.source == "tfds:cifar10 train"
