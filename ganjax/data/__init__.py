@@ -1,7 +1,8 @@
-"""Image datasets in host memory, from TFDS or MNIST-format IDX files.
+"""Image datasets: from TFDS, MNIST-format IDX files, folders of images or
+prepared ArrayRecord shards, held in memory or streamed step by step.
 
 Importing this package is cheap: TensorFlow and TFDS are imported only when a
-TFDS dataset is actually loaded.
+TFDS dataset is actually loaded, grain only when prepared data is read.
 """
 
 from ganjax.data.errors import DataError
