@@ -202,3 +202,17 @@ def test_a_tfds_split_is_prepared_chunk_by_chunk_with_its_class_names(tmp_path,
   np.testing.assert_array_equal(rows["image"], in_memory.images)
   np.testing.assert_array_equal(rows["label"], in_memory.labels)
   assert info.source == "tfds:cifar10 train"
+
+
+def test_worker_processes_read_the_same_rows(tmp_path):
+  images, labels = _examples()
+  _prepare(tmp_path / "data", images, labels)
+  source = prepared.PreparedSource(tmp_path / "data")
+  rows = streaming.StepRows(seed=1, batch_size=8, num_examples=300, batches_per_step=1,
+                            start=0, stop=8)
+  reader = streaming.StepReader(source, rows, end_step=4, read_ahead=2, workers=1)
+  try:
+    for step in range(4):
+      np.testing.assert_array_equal(reader(step)["image"], images[rows(step)])
+  finally:
+    reader.close()
