@@ -23,6 +23,7 @@ for the same examples held in memory, so a run may move between the two paths.
 
 from __future__ import annotations
 
+import array
 import concurrent.futures
 import dataclasses
 import datetime
@@ -199,7 +200,8 @@ def write_prepared(out: str | Path, examples: Iterable[tuple[np.ndarray, int | N
   labelled = num_classes is not None
   per_shard = max(1, int(shard_megabytes * 2**20) // (int(np.prod(image_shape))
                                                           + _LABEL_BYTES * labelled))
-  names, labels, count, writer = [], [], 0, None
+  # Labels kept compactly (4 bytes each): the fingerprint hashes them at the end.
+  names, labels, count, writer = [], array.array("i"), 0, None
   try:
     for image, label in examples:
       if image.shape != tuple(image_shape):
@@ -225,7 +227,7 @@ def write_prepared(out: str | Path, examples: Iterable[tuple[np.ndarray, int | N
       (partial / old).rename(partial / new)
     info = PreparedInfo(count, tuple(image_shape), num_classes, class_names,
                         tuple(final), "", source)
-    label_array = np.asarray(labels, np.int32) if labelled else None
+    label_array = np.frombuffer(labels, np.int32) if labelled else None
     fingerprint = content_fingerprint(
         (rows["image"] for rows in _chunks_in_order(partial, info)), count, image_shape,
         label_array)
