@@ -65,12 +65,19 @@ def load_examples(data: Any) -> tuple[ImageDataset, dict[str, np.ndarray]]:
                              data_dir=data.data_dir)
     inputs = make_inputs(data.pairs, dataset.images, seed=data.pair_seed,
                          mask_fraction=data.mask_fraction)
+  return dataset, _arrays(dataset, inputs)
+
+
+def _arrays(dataset: ImageDataset, inputs: np.ndarray | None = None
+            ) -> dict[str, np.ndarray]:
+  """The training arrays of ``dataset``: ``image``, ``label`` (if labelled) and
+  ``input`` (paired data)."""
   examples = {"image": dataset.images}
   if dataset.labels is not None:
     examples["label"] = dataset.labels.astype(np.int32)
   if inputs is not None:
     examples["input"] = inputs
-  return dataset, examples
+  return examples
 
 
 def _check_one_source(data: Any) -> None:
@@ -151,10 +158,8 @@ def load_training_data(data: Any, head_rows: int, seed: int = 0) -> TrainingData
     source = PreparedSource(data.prepared, data.split)
     if source.megabytes > data.host_budget_mb:
       head = source.sample(max(1, min(head_rows, len(source))), seed)
-      rows = {"image": head.images}
-      if head.labels is not None:
-        rows["label"] = head.labels
-      return TrainingData(head, rows, len(source), source.identity(), stream=source)
+      return TrainingData(head, _arrays(head), len(source), source.identity(),
+                          stream=source)
     dataset, examples = load_examples(data)
     return TrainingData(dataset, examples, len(source), source.identity())
   return in_memory(*load_examples(data))
