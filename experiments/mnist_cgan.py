@@ -29,7 +29,8 @@ def get_config():
       g_conditioning="cbn", d_conditioning="projection", spectral_norm=False,
       dtype="float32"))
   adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
-  config.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
+  # A copy each: with one shared dict, setting optim.d would set optim.g too.
+  config.optim = ml_collections.ConfigDict(dict(g=dict(adam), d=dict(adam)))
   config.train.batch_size = 64
   config.train.steps = 3_000
   config.samples.num = 80       # 8 per class: a 10 x 8 grid

@@ -19,7 +19,8 @@ def get_config():
       name="dcgan", noise_dim=100, g_features=64, d_features=64, spectral_norm=False,
       dtype="float32"))
   adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
-  config.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
+  # A copy each: with one shared dict, setting optim.d would set optim.g too.
+  config.optim = ml_collections.ConfigDict(dict(g=dict(adam), d=dict(adam)))
   config.train.batch_size = 128
   config.train.steps = 14_040   # 30 epochs of 60,000 images at batch 128
   return config

@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from ganjax.data import ImageDataset
-from ganjax.run.trainer import RunState, Trainer
+from ganjax.run.trainer import RunState, Trainer, make_trainer
 from ganjax.utils import peaks
 
 
@@ -56,7 +56,7 @@ def measure(config: ml_collections.ConfigDict, batch_size: int, steps: int,
     config.eval.every_steps = 0  # Timing the step alone: no evaluator to build.
   data = random_data(image_shape, max(1000, 4 * batch_size)) if image_shape else None
   with tempfile.TemporaryDirectory() as workdir:
-    trainer = Trainer(config, Path(workdir), data=data, devices=devices)
+    trainer = make_trainer(config, Path(workdir), data=data, devices=devices)
     try:
       state = trainer.restore_or_init()
       trainer.open_outputs()

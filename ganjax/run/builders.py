@@ -6,6 +6,7 @@ commands that open a trained run build from here, so both build the same thing.
 Mistakes in the config become one-sentence :class:`UserError` s.
 """
 
+import dataclasses
 import functools
 from typing import Any, Callable, Optional
 
@@ -16,7 +17,9 @@ import optax
 
 from ganjax.gan import augment, losses, regularizers
 from ganjax.gan.optimizers import build_optimizer
-from ganjax.gan.state import EmaSettings, create_train_states
+from ganjax.gan import population as population_lib
+from ganjax.gan.state import (DiscriminatorState, EmaSettings, GeneratorState,
+                              create_train_states)
 from ganjax.gan.step import StepSpec
 from ganjax.models import GanModel, build_model, check_model_options
 from ganjax.utils import sharding
@@ -147,9 +150,61 @@ def state_initializer(config: ml_collections.ConfigDict, model: GanModel,
   return init
 
 
-def abstract_state(init: Callable[[], Any], mesh: jax.sharding.Mesh) -> Any:
-  """Shapes, dtypes and (replicated) shardings of ``init()``: a restore target."""
-  replicated = sharding.replicated(mesh)
+def population_initializer(member_configs: list[ml_collections.ConfigDict],
+                           model: GanModel, spec: dict[str, dict]
+                           ) -> Callable[[], dict[str, Any]]:
+  """A jittable ``() -> {g, d, rng, active, rollbacks}``: each member initialised as
+  the single run of its config, stacked along a leading member axis; every member
+  active, none rolled back."""
+  inits = [state_initializer(config, model, spec) for config in member_configs]
+
+  def init() -> dict[str, Any]:
+    tree = population_lib.stack([member_init() for member_init in inits])
+    members = len(inits)
+    return {**tree, "active": jax.numpy.ones((members,), bool),
+            "rollbacks": jax.numpy.zeros((members,), jax.numpy.int32)}
+
+  return init
+
+
+def hyperparameter_setter(config: ml_collections.ConfigDict
+                          ) -> population_lib.Configure:
+  """Puts one member's swept values (``population.sweep``'s keys) where the step
+  reads them: its optimizers, loss weights, EMA half-life and ADA target."""
+  optims = {network: dict(config.optim[network]) for network in ("g", "d")}
+
+  def configure(spec: StepSpec, g: GeneratorState, d: DiscriminatorState,
+                values: dict[str, jax.Array]
+                ) -> tuple[StepSpec, GeneratorState, DiscriminatorState]:
+    def optimizer_of(network: str, state):
+      changed = {key.split(".")[2]: value for key, value in values.items()
+                 if key.startswith(f"optim.{network}.")}
+      return (state.replace(tx=build_optimizer(**{**optims[network], **changed}))
+              if changed else state)
+
+    def weighted(terms):
+      return tuple(dataclasses.replace(term, weight=values.get(
+          f"loss.{term.name}_weight", term.weight)) for term in terms)
+
+    g, d = optimizer_of("g", g), optimizer_of("d", d)
+    spec = dataclasses.replace(spec, d_regularizers=weighted(spec.d_regularizers),
+                               g_regularizers=weighted(spec.g_regularizers))
+    if "ema.half_life_images" in values:
+      g = g.replace(ema=dataclasses.replace(
+          g.ema, half_life_images=values["ema.half_life_images"]))
+    if "augment.ada_target" in values:
+      spec = dataclasses.replace(spec, ada=dataclasses.replace(
+          spec.ada, target=values["augment.ada_target"]))
+    return spec, g, d
+
+  return configure
+
+
+def abstract_state(init: Callable[[], Any], mesh: jax.sharding.Mesh,
+                   placement: Optional[jax.sharding.Sharding] = None) -> Any:
+  """Shapes, dtypes and shardings (default: replicated) of ``init()``: a restore
+  target."""
+  placement = placement or sharding.replicated(mesh)
   return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated),
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=placement),
       jax.eval_shape(init))

@@ -26,7 +26,8 @@ RESUME_INVARIANT_KEYS = ("seed", "model", "loss", "optim", "data.name", "data.sp
                          "data.paired_direction", "data.image_size", "data.channels",
                          "data.patch_size", "data.patch_stride", "data.photo_scale",
                          "train.batch_size", "train.reuse_fake", "train.d_steps",
-                         "ema.half_life_images", "ema.rampup", "augment")
+                         "ema.half_life_images", "ema.rampup", "augment",
+                         "train.population", "population.sweep")
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -96,6 +97,21 @@ def default_config() -> ml_collections.ConfigDict:
       reuse_fake=False,        # True: one G forward for both updates (faster)
       d_steps=1,               # discriminator updates per generator update (n_critic)
       max_rollbacks=3,         # non-finite values: roll back at most this often
+      # Runs trained together as one program (jax.vmap over members): member m is
+      # the run of seed + m (and of its values of population.sweep).
+      population=1,
+  ))
+  # A population's layout and per-member hyperparameters (train.population > 1).
+  c.population = ml_collections.ConfigDict(dict(
+      member_devices=0,      # devices along the mesh's member axis (0: as many as divide both)
+      # True: one jax.vmap over the members (batched kernels, what fills an
+      # accelerator; members equal their single runs to float rounding). False:
+      # each member stepped in turn by its single run's own compiled step (bit
+      # for bit that run; no speed-up).
+      vectorize=True,
+      # One value per member for any of these keys, e.g.
+      # --config.population.sweep.optim.g.learning_rate="[1e-4,2e-4,4e-4]"
+      sweep=_sweep_keys(),
   ))
   # An exponential moving average of the generator's weights, used for samples,
   # the commands and evaluation (ema.for_inference=False: the raw weights).
@@ -136,9 +152,33 @@ def default_config() -> ml_collections.ConfigDict:
       classifier_dir=config_dict.placeholder(str),
   ))
   # Fault injection, to see the NaN rollback work: poison the generator with NaN
-  # when step nan_at_step is reached, the first nan_times times.
-  c.debug = ml_collections.ConfigDict(dict(nan_at_step=-1, nan_times=1))  # -1: off
+  # when step nan_at_step is reached, the first nan_times times (in a population,
+  # member nan_member only).
+  c.debug = ml_collections.ConfigDict(dict(nan_at_step=-1, nan_times=1, nan_member=0))
   return c
+
+
+#: Config keys a population can give each member a value of (scalars the step
+#: reads as arrays; see ganjax.run.population).
+SWEEPABLE_KEYS = tuple(
+    [f"optim.{net}.{name}" for net in ("g", "d")
+     for name in ("learning_rate", "b1", "b2", "eps", "weight_decay")]
+    + [f"loss.{name}" for name in ("l1_weight", "r1_weight", "r2_weight", "gp_weight")]
+    + ["ema.half_life_images", "augment.ada_target"])
+
+
+def _sweep_keys() -> ml_collections.ConfigDict:
+  """``population.sweep``: a placeholder list for every key of SWEEPABLE_KEYS."""
+  sweep = ml_collections.ConfigDict()
+  for key in SWEEPABLE_KEYS:
+    *parents, leaf = key.split(".")
+    section = sweep
+    for parent in parents:
+      if parent not in section:
+        section[parent] = ml_collections.ConfigDict()
+      section = section[parent]
+    section[leaf] = config_dict.placeholder(tuple)
+  return sweep
 
 
 def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.ConfigDict:
@@ -157,7 +197,8 @@ def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.Con
   c.loss.l1_weight = 100.0
   adam = dict(name="adam", learning_rate=2e-4, b1=0.5, b2=0.999, eps=1e-8)
   # Each network's optimizer (g: the generator's, d: the discriminator's).
-  c.optim = ml_collections.ConfigDict(dict(g=adam, d=adam))
+  # A copy each: with one shared dict, setting optim.d would set optim.g too.
+  c.optim = ml_collections.ConfigDict(dict(g=dict(adam), d=dict(adam)))
   c.samples.num = 48  # 16 input | output | target triplets
   return c
 
@@ -165,16 +206,17 @@ def pix2pix_config(features: int = 64, max_depth: int = 8) -> ml_collections.Con
 _POSITIVE = ("train.steps", "train.batch_size", "ckpt.every_steps", "ckpt.keep",
              "samples.every_steps", "samples.num", "log.every_steps", "eval.num_samples",
              "eval.num_reference", "eval.batch_size", "loss.r1_every", "loss.r2_every",
-             "train.d_steps", "data.read_ahead")
+             "train.d_steps", "data.read_ahead", "train.population")
 _NON_NEGATIVE = ("train.max_rollbacks", "eval.every_steps", "data.pair_seed",
-                 "debug.nan_times", "data.read_workers")
+                 "debug.nan_times", "data.read_workers", "population.member_devices",
+                 "debug.nan_member")
 _NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "data.host_budget_mb",
                          "ema.half_life_images", "ema.rampup",
                          "augment.ada_target", "augment.ada_images",
                          "loss.l1_weight", "loss.r1_weight",
                          "loss.r2_weight", "loss.gp_weight")
 _BOOLEANS = ("train.reuse_fake", "ckpt.async_save", "ema.for_inference",
-             "log.model_summary")
+             "log.model_summary", "population.vectorize")
 #: Config keys that name files or directories: stored absolute (see absolute_paths).
 PATH_KEYS = ("data.idx_dir", "data.data_dir", "data.paired_dir", "data.folder",
              "data.prepared",
@@ -263,7 +305,8 @@ def _is_invariant(key: str, invariant: Iterable[str]) -> bool:
 def incompatible_keys(saved: dict[str, Any], current: dict[str, Any],
                       invariant: Iterable[str] = RESUME_INVARIANT_KEYS) -> list[str]:
   """Flattened keys whose values differ and that a resume must not change."""
-  saved, current = flatten(saved), flatten(current)
+  # Compared as JSON holds them (a tuple given on the command line is a saved list).
+  saved, current = flatten(saved), flatten(json.loads(json.dumps(current)))
   # A key the saved run did not have comes from a newer ganjax: nothing to compare.
   return sorted(key for key in saved
                 if _is_invariant(key, invariant) and saved[key] != current.get(key))

@@ -25,6 +25,8 @@ from ganjax.evaluation import extractor as extractor_lib
 from ganjax.evaluation import pipeline, protocol
 from ganjax.models import Condition
 from ganjax.run import config as config_lib
+from ganjax.run import members
+from ganjax.run import population as population_config
 from ganjax.run import trained as runs
 from ganjax.utils import paths, sharding
 from ganjax.utils.errors import UserError
@@ -364,12 +366,19 @@ def evaluate_run(options: EvalOptions) -> int:
   directory = find_classifier(options, config)
   if options.inception_weights:
     paths.check_input_file(options.inception_weights, "--inception_weights")
-  run = restore(workdir, config, options.raw_weights)
+  population = population_config.size(config) > 1
+  runs_measured = ([dataclasses.replace(run, config=population_config.member_config(
+      config, member)) for member, run in enumerate(members.member_runs(
+          str(workdir), options.raw_weights))]
+                   if population else [restore(workdir, config, options.raw_weights)])
+  run = runs_measured[0]
   if run.model.condition not in (Condition.NONE, Condition.LABEL):
     raise UserError(f"the run in {options.workdir} is conditioned on "
                     f"{run.model.condition}s; evaluation supports unconditional and "
                     "label-conditional models")
   path = record_path(workdir, run)
+  if population:
+    path = path.with_name(f"{max(r.step for r in runs_measured)}-population.json")
   if path.is_dir() or (path.exists() and not path.is_file()):
     raise UserError(f"cannot write the scores: {path} exists and is not a file")
   reference = load_reference(config.data, options.reference_split, run.image_shape[-1],
@@ -378,13 +387,47 @@ def evaluate_run(options: EvalOptions) -> int:
   check_reference_labels(run, reference)
   extractor = build_extractor(directory, options.inception_weights)
   _warn_if_other_data(extractor, reference, print)
-  scores, summary, num_real = measure(options, run, extractor, reference)
-  document = record(options, run, extractor, reference, scores, summary, num_real,
-                    time.perf_counter() - start)
+  documents = []
+  for member, run in enumerate(runs_measured):
+    if population:
+      print(f"Member {member} (seed {run.config.seed}, step {run.step}):")
+    scores, summary, num_real = measure(options, run, extractor, reference)
+    documents.append(record(options, run, extractor, reference, scores, summary, num_real,
+                            time.perf_counter() - start))
+    print(format_table(documents[-1]))
+  if population:
+    document = population_record(documents)
+    print(format_population_table(document))
+  else:
+    document = documents[0]
   write_record(path, document)
-  print(format_table(document))
   print(f"Wrote {path}")
   return 0
+
+
+def population_record(members_measured: list[dict[str, Any]]) -> dict[str, Any]:
+  """A population's evaluation: each member's record and every numeric score's
+  mean, standard deviation, min and max over the members."""
+  numeric = [{k: v for k, v in document["scores"].items()
+              if isinstance(v, (int, float)) and not isinstance(v, bool)}
+             for document in members_measured]
+  return {"members": members_measured,
+          "summary": population_config.spread(numeric),
+          "protocol": members_measured[0]["protocol"]}
+
+
+def format_population_table(document: dict[str, Any]) -> str:
+  """Mean ± standard deviation [min, max] over the members, per headline score."""
+  summary, count = document["summary"], len(document["members"])
+  rows = [(name, f"{summary[f'{key}_mean']:.4g} ± {summary[f'{key}_std']:.2g}  "
+                 f"[{summary[f'{key}_min']:.4g}, {summary[f'{key}_max']:.4g}]")
+          for name, key in (("FID", "fid"), ("KID", "kid"), ("precision", "precision"),
+                            ("recall", "recall"), ("coverage", "coverage"),
+                            ("classes covered", "classes_covered"))
+          if f"{key}_mean" in summary]
+  width = max(len(name) for name, _ in rows)
+  return "\n".join([f"Over the {count} members: mean ± std [min, max]"]
+                   + [f"  {name:<{width}}  {value}" for name, value in rows])
 
 
 def label_accuracy(options: EvalOptions) -> int:

@@ -22,7 +22,10 @@ from ganjax.utils.errors import UserError
 #: 3: the metadata may hold ``class_names`` (data that names its classes, e.g. a
 #:    folder of class subfolders). A schema-2 checkpoint is a schema-3 one
 #:    without them: it reads unchanged.
-SCHEMA_VERSION = 3
+#: 4: a population (``config.train.population`` > 1): every leaf of the state has
+#:    a leading member axis, and the tree also holds ``active`` and ``rollbacks``
+#:    per member. A schema-3 checkpoint is a schema-4 single run: it reads unchanged.
+SCHEMA_VERSION = 4
 
 
 class IncompatibleCheckpointError(UserError):

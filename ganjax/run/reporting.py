@@ -181,5 +181,40 @@ class Reporter:
       self._tensorboard.close()
 
 
+class PopulationReporter(Reporter):
+  """A population's reporting: each member's metrics in ``metrics.jsonl`` (with a
+  ``member`` field) and in its own TensorBoard run (``tensorboard/member_<m>``);
+  summaries over the members in the main run and on the console."""
+
+  def __init__(self, workdir: Path, members: int, enabled: bool = True,
+               console: Optional[callable] = None):
+    super().__init__(workdir, enabled, console)
+    if enabled:
+      self._members = [TensorBoardWriter(Path(workdir) / "tensorboard" / f"member_{m}")
+                       for m in range(members)]
+
+  def member_scalars(self, step: int, member: int, scalars: Mapping[str, float]) -> None:
+    """Records member ``member``'s ``scalars`` (not on the console)."""
+    if self.enabled:
+      self._jsonl.write(step, {"member": member, **scalars})
+      self._members[member].scalars(step, scalars)
+
+  def member_image(self, step: int, member: int, tag: str, image: np.ndarray) -> None:
+    if self.enabled:
+      self._members[member].image(step, tag, image)
+
+  def flush(self) -> None:
+    super().flush()
+    if self.enabled:
+      for writer in self._members:
+        writer.flush()
+
+  def close(self) -> None:
+    super().close()
+    if self.enabled:
+      for writer in self._members:
+        writer.close()
+
+
 def _short(value: float) -> str:
   return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -96,6 +96,17 @@ def eval_line(step: int, scores: Mapping[str, float]) -> str:
   return f"eval at step {step}: {shown}"
 
 
+def population_eval_line(step: int, per_member: Mapping[int, Mapping[str, float]]) -> str:
+  """Each console score as mean ± standard deviation over the members [min, max]."""
+  shown = []
+  for key in CONSOLE_EVAL_KEYS:
+    values = [scores[key] for scores in per_member.values() if key in scores]
+    if values:
+      shown.append(f"{key}={np.mean(values):.4g}±{np.std(values):.2g} "
+                   f"[{min(values):.4g}, {max(values):.4g}]")
+  return f"eval at step {step} over {len(per_member)} members: {'  '.join(shown)}"
+
+
 def end_report(*, steps: int, seconds: float,
                images_per_s: Optional[float], losses: Mapping[str, float],
                eval_scores: Optional[Mapping[str, float]], eval_step: Optional[int],

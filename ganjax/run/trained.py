@@ -77,6 +77,11 @@ def load_trained(workdir: str, raw_weights: bool = False) -> TrainedRun:
   """
   workdir = paths.check_run_dir(workdir_lib.resolve(workdir))
   config = config_lib.from_json_dict(config_lib.load_saved(workdir))
+  members = config.train.population
+  if members > 1:
+    raise UserError(f"{workdir} holds a population of {members} runs; make one member an "
+                    f"ordinary run first: python -m ganjax.population extract --workdir "
+                    f"{workdir} --member 0 --out DIR")
   checkpoints = Checkpoints(workdir / "checkpoints", keep=1, read_only=True)
   try:
     meta = _newest_meta(checkpoints)

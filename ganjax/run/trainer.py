@@ -34,6 +34,7 @@ from ganjax.gan.step import StepSpec, train_step
 from ganjax.models import Condition
 from ganjax.run import builders
 from ganjax.run import config as config_lib
+from ganjax.run import population as population_config
 from ganjax.run import reporting, summary
 from ganjax.run import workdir as workdir_lib
 from ganjax.run.checkpoints import Checkpoints, leaves_by_path, path_name, read_arrays
@@ -106,6 +107,7 @@ def run(config: ml_collections.ConfigDict, workdir: Optional[str],
   """
   config_lib.validate(config)
   builders.check_choices(config)
+  population_config.check(config)
   config = config_lib.absolute_paths(config)
   workdir = workdir_lib.resolve(workdir)
   workdir_lib.check_writable(workdir)
@@ -118,11 +120,22 @@ def run(config: ml_collections.ConfigDict, workdir: Optional[str],
     if stop is None:
       stop = stack.enter_context(StopRequest(install_handlers=jax.process_count() == 1))
     stop.check()
-    trainer = Trainer(config, workdir, stop=stop)
+    trainer = make_trainer(config, workdir, stop=stop)
     stop.check()
     stack.enter_context(workdir_lib.WorkdirLock(workdir, jax.process_index()))
     stack.callback(trainer.close)
     return trainer.train(stop)
+
+
+def make_trainer(config: ml_collections.ConfigDict, workdir: Path, **kwargs: Any
+                 ) -> "Trainer":
+  """The trainer of ``config``: a :class:`Trainer`, or for ``train.population`` > 1
+  one of :mod:`ganjax.run.population_trainer`'s."""
+  if population_config.size(config) > 1:
+    from ganjax.run import population_trainer  # It subclasses Trainer.
+    return (population_trainer.PopulationTrainer if config.population.vectorize
+            else population_trainer.SequentialPopulationTrainer)(config, workdir, **kwargs)
+  return Trainer(config, workdir, **kwargs)
 
 
 class Trainer:
@@ -159,13 +172,13 @@ class Trainer:
                       f"train.batch_size={config.train.batch_size}")
     self.data_identity = training.identity
     self.spec = builders.step_spec(config, self.model)
-    self.mesh = sharding.make_mesh(devices)
+    self.mesh = self._make_mesh(devices)
     try:
       sharding.check_batch_size(config.train.batch_size, self.mesh)
     except ValueError as e:
       raise UserError(str(e)) from e
     self.batch_spec = builders.batch_spec(examples)
-    self._init = builders.state_initializer(config, self.model, self.batch_spec)
+    self._init = self._state_initializer()
     self.stream = training.stream
     self._reader: Optional[StepReader] = None
     if self.stream is not None:
@@ -186,6 +199,20 @@ class Trainer:
     # Opened by train(), under the workdir lock: nothing is written before.
     self.checkpoints: Optional[Checkpoints] = None
     self.reporter: Optional[reporting.Reporter] = None
+
+  def _make_mesh(self, devices: Optional[list[jax.Device]]) -> jax.sharding.Mesh:
+    return sharding.make_mesh(devices)
+
+  def _state_initializer(self):
+    """The jittable ``() -> tree`` of a fresh run's checkpointed state."""
+    return builders.state_initializer(self.config, self.model, self.batch_spec)
+
+  def _abstract_state(self) -> Any:
+    return builders.abstract_state(self._init, self.mesh)
+
+  def _run_state(self, tree: dict[str, Any], rollbacks: int = 0) -> "RunState":
+    """The loop's state from a checkpointed (or freshly initialised) tree."""
+    return RunState(tree["g"], tree["d"], tree["rng"], rollbacks=rollbacks)
 
   def _periodic_evaluator(self, examples: dict[str, np.ndarray]):
     """FID & co. every ``eval.every_steps``, when a domain classifier exists.
@@ -221,15 +248,22 @@ class Trainer:
   def _compile(self) -> None:
     replicated = sharding.replicated(self.mesh)
     self._init_jit = jax.jit(self._init, out_shardings=replicated)
-    # The batch input (indices into device-resident examples, or the rows
-    # themselves) is split over the devices; everything else is replicated.
+    self._step_jit = self._single_step_jit(self.spec)
+    self._generate_jit = jax.jit(sampling.generate, out_shardings=replicated)
+
+  def _single_step_jit(self, spec: StepSpec):
+    """A run's jitted step: ``(g, d, rng, [examples,] batch input) -> (g, d, metrics)``.
+
+    The batch input (indices into device-resident examples, or the rows
+    themselves) is split over the devices; everything else is replicated.
+    """
+    replicated = sharding.replicated(self.mesh)
     step_fn, inputs = ((step_on_examples, (replicated,)) if self.examples_on_device
                        else (step_on_rows, ()))
-    self._step_jit = jax.jit(
-        functools.partial(step_fn, spec=self.spec),
+    return jax.jit(
+        functools.partial(step_fn, spec=spec),
         in_shardings=(replicated,) * 3 + inputs + (sharding.batch_sharded(self.mesh),),
         out_shardings=replicated, donate_argnums=(0, 1))
-    self._generate_jit = jax.jit(sampling.generate, out_shardings=replicated)
 
   def restore_or_init(self, announce: bool = True) -> RunState:
     """The newest readable checkpoint, or a freshly initialised state.
@@ -240,19 +274,17 @@ class Trainer:
     """
     restored = None
     if self.checkpoints is not None or workdir_lib.checkpoint_steps(self.workdir):
-      restored = self._open_checkpoints().restore_latest(
-          builders.abstract_state(self._init, self.mesh), self._check_meta)
+      restored = self._open_checkpoints().restore_latest(self._abstract_state(),
+                                                         self._check_meta)
       for skipped in restored.skipped if restored else self.checkpoints.last_skipped:
         self._warn(f"skipped checkpoint {skipped}")
     if restored is None:
-      tree = self._init_jit()
-      state = RunState(tree["g"], tree["d"], tree["rng"])
+      state = self._run_state(self._init_jit())
       return self._init_from(state) if self.config.init_from else state
     if announce:
       self._say(f"Resuming from checkpoint at step {restored.step} "
                 f"({self.checkpoints.directory / str(restored.step)})")
-    return RunState(restored.state["g"], restored.state["d"], restored.state["rng"],
-                    rollbacks=restored.meta.rollbacks)
+    return self._run_state(restored.state, rollbacks=restored.meta.rollbacks)
 
   def _open_checkpoints(self) -> Checkpoints:
     if self.checkpoints is None:
@@ -343,12 +375,17 @@ class Trainer:
     Indices into the device-resident examples, or (dataset in host memory) the
     rows themselves.
     """
+    if self.stream is not None:
+      train = self.config.train
+      return sharding.global_batch(self._stream_reader()(step), self.mesh,
+                                   train.batch_size * train.d_steps)
+    return self._input_in_memory(self.config.seed, step)
+
+  def _input_in_memory(self, seed: int, step: int) -> Any:
+    """:meth:`step_input` of the run of ``seed`` when the data is in memory."""
     train = self.config.train
     global_size = train.batch_size * train.d_steps
-    if self.stream is not None:
-      return sharding.global_batch(self._stream_reader()(step), self.mesh, global_size)
-    indices = step_indices(self.config.seed, step, train.batch_size, self.num_examples,
-                           train.d_steps)
+    indices = step_indices(seed, step, train.batch_size, self.num_examples, train.d_steps)
     mine = indices[sharding.process_slice(global_size)]
     if not self.examples_on_device:
       mine = take_rows(self.examples, mine)
@@ -422,7 +459,9 @@ class Trainer:
         self.config).replace("\n", "\n    "))
     first_step, started = state.step, time.perf_counter()  # For the end report.
     state, window = self._loop(state, total, stop)
-    if window.pending and not self._log_and_check(state.step, window):
+    state, finite = (self._close_last_window(state, window) if window.pending
+                     else (state, True))
+    if not finite:
       self._warn(f"non-finite values by step {state.step}: not saving them; the "
                  "last good checkpoint is kept")
     else:
@@ -451,14 +490,14 @@ class Trainer:
 
   def _loop(self, state: RunState, total: int,
             stop: StopRequest) -> tuple[RunState, "MetricsWindow"]:
-    window = MetricsWindow(self.config.train.batch_size, state.step)
+    window = self._new_window(state.step)
     progress = tqdm.tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                          disable=None if self.is_lead else True)
     with progress:
       while state.step < total and not stop.should_stop(state.step):
         state = self._inject_faults(state)
         started = time.perf_counter()
-        step_input = self.step_input(state.step)
+        step_input = self._next_input(state)
         window.input_wait(time.perf_counter() - started)
         state, metrics = self.train_one_step(state, step_input)
         self._step_reached = state.step
@@ -468,6 +507,19 @@ class Trainer:
           window.start_clock(state.step, self._say)
         state = self._hooks(state, window, progress)
     return state, window
+
+  def _next_input(self, state: RunState) -> Any:
+    """The input of the step ``state`` is about to train."""
+    return self.step_input(state.step)
+
+  def _new_window(self, step: int) -> "MetricsWindow":
+    return MetricsWindow(self.config.train.batch_size, step)
+
+  def _close_last_window(self, state: RunState, window: "MetricsWindow"
+                         ) -> tuple[RunState, bool]:
+    """Reports the metrics of the steps since the last log; False: they are not
+    finite (the state is not saved)."""
+    return state, self._log_and_check(state.step, window)
 
   def train_one_step(self, state: RunState, step_input: Any
                      ) -> tuple[RunState, dict[str, jax.Array]]:
@@ -479,11 +531,12 @@ class Trainer:
   def step_cost(self, state: RunState, step_input: Any) -> dict[str, float]:
     """XLA's cost analysis of the compiled step for these inputs (``flops``,
     ``bytes accessed``, ...): of one device's share when the step is partitioned."""
-    examples = (self.examples,) if self.examples_on_device else ()
-    compiled = self._step_jit.lower(state.g, state.d, state.rng, *examples,
-                                    step_input).compile()
-    cost = compiled.cost_analysis()
+    cost = self._lowered_step(state, step_input).compile().cost_analysis()
     return dict(cost[0] if isinstance(cost, (list, tuple)) else cost or {})
+
+  def _lowered_step(self, state: RunState, step_input: Any) -> Any:
+    examples = (self.examples,) if self.examples_on_device else ()
+    return self._step_jit.lower(state.g, state.d, state.rng, *examples, step_input)
 
   def _hooks(self, state: RunState, window: "MetricsWindow",
              progress: tqdm.tqdm) -> RunState:
@@ -491,23 +544,37 @@ class Trainer:
     step = state.step
     every = lambda n: step % n == 0 or step == self.config.train.steps
     log_now, ckpt_now = every(self.config.log.every_steps), every(self.config.ckpt.every_steps)
-    if (log_now or ckpt_now) and not self._log_and_check(step, window, progress):
-      return self._rollback(state, step)
+    if log_now or ckpt_now:
+      state, rolled_back = self._check_window(state, window, progress)
+      if rolled_back:
+        return state
     if step % self.config.samples.every_steps == 0:
       self.write_grid(state, step)
     if (self.evaluator is not None and self.is_lead
         and step % self.config.eval.every_steps == 0):
       start = time.perf_counter()
-      scores = self.evaluator(_process_local(state.g), step)
-      seconds = time.perf_counter() - start
-      window.exclude(seconds)  # images_per_s measures training alone
-      self._last_eval = (step, scores)
-      self.reporter.scalars(step, {**{f"eval/{k}": v for k, v in scores.items()},
-                                   "eval/seconds": seconds}, console=False)
-      self._say(summary.eval_line(step, scores))
+      self._evaluate(state, step)
+      window.exclude(time.perf_counter() - start)  # images_per_s measures training alone
     if ckpt_now:
       self.save(state)
     return state
+
+  def _check_window(self, state: RunState, window: "MetricsWindow", progress: tqdm.tqdm
+                    ) -> tuple[RunState, bool]:
+    """Reports the window; rolls back (True) when a value is NaN or infinite."""
+    if self._log_and_check(state.step, window, progress):
+      return state, False
+    return self._rollback(state, state.step), True
+
+  def _evaluate(self, state: RunState, step: int) -> None:
+    """Periodic evaluation of the generator: scores reported and remembered."""
+    start = time.perf_counter()
+    scores = self.evaluator(_process_local(state.g), step)
+    self._last_eval = (step, scores)
+    self.reporter.scalars(step, {**{f"eval/{k}": v for k, v in scores.items()},
+                                 "eval/seconds": time.perf_counter() - start},
+                          console=False)
+    self._say(summary.eval_line(step, scores))
 
   def _log_and_check(self, step: int, window: "MetricsWindow",
                      progress: Optional[tqdm.tqdm] = None) -> bool:
@@ -584,8 +651,10 @@ class Trainer:
       return state
     self._nans_injected += 1
     self._warn(f"debug.nan_at_step: injecting NaN into the generator at step {state.step}")
-    params = jax.tree.map(lambda x: x * np.float32("nan"), state.g.params)
-    return dataclasses.replace(state, g=state.g.replace(params=params))
+    return dataclasses.replace(state, g=state.g.replace(params=self._poisoned(state.g.params)))
+
+  def _poisoned(self, params: Any) -> Any:
+    return jax.tree.map(lambda x: x * np.float32("nan"), params)
 
   def close(self) -> None:
     """Releases files and threads; never raises (it runs while errors propagate)."""
@@ -648,9 +717,9 @@ class MetricsWindow:
     """
     fetched = jax.device_get(self._metrics)
     now = time.perf_counter()
-    scalars = {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]
+    scalars = {k: self._value(np.mean([m[k] for m in fetched], axis=0)) for k in fetched[0]
                if k != "finite"}
-    scalars["finite"] = bool(all(m["finite"] for m in fetched))
+    scalars["finite"] = self._value(np.all([m["finite"] for m in fetched], axis=0))
     if self.timed and step > self._since_step:
       elapsed = max(now - self._since, 1e-9)
       scalars["images_per_s"] = (step - self._since_step) * self._batch_size / elapsed
@@ -658,6 +727,13 @@ class MetricsWindow:
     self._metrics, self._since, self._since_step = [], now, step
     self._input_seconds = 0.0
     return scalars
+
+
+  @staticmethod
+  def _value(mean: np.ndarray) -> Any:
+    """A window's mean as reported: a Python scalar (a population's window keeps
+    one value per member)."""
+    return mean.item()
 
 
 def _process_local(tree: Any) -> Any:

@@ -1,7 +1,9 @@
 """The one place that builds the device mesh and the shardings a run uses.
 
 Data parallelism over every device of every process: parameters and optimizer
-states are replicated, batches are split along the ``data`` axis. The mesh uses
+states are replicated, batches are split along the ``data`` axis. A population of
+runs (:mod:`ganjax.run.population`) adds a ``member`` axis: its members' states
+are split along it, and each member's batch along ``data``. The mesh uses
 ``AxisType.Auto``: under the Explicit axes ``jax.make_mesh`` now defaults to, linen
 Dropout fails.
 """
@@ -13,12 +15,44 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 DATA_AXIS = "data"
+MEMBER_AXIS = "member"
 
 
 def make_mesh(devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
   """A 1-D mesh over ``devices`` (default: all devices of all processes)."""
   devices = jax.devices() if devices is None else list(devices)
   return Mesh(np.asarray(devices), (DATA_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def make_population_mesh(member_devices: int,
+                         devices: Optional[Sequence[jax.Device]] = None) -> Mesh:
+  """A 2-D (member, data) mesh: ``member_devices`` groups of data-parallel devices.
+
+  Raises:
+    ValueError: the devices do not split into ``member_devices`` equal groups.
+  """
+  devices = jax.devices() if devices is None else list(devices)
+  if member_devices < 1 or len(devices) % member_devices:
+    raise ValueError(f"population.member_devices={member_devices} does not divide the "
+                     f"{len(devices)} devices")
+  grid = np.asarray(devices).reshape(member_devices, len(devices) // member_devices)
+  return Mesh(grid, (MEMBER_AXIS, DATA_AXIS), axis_types=(AxisType.Auto,) * 2)
+
+
+def member_sharded(mesh: Mesh) -> NamedSharding:
+  """Splits the leading (member) axis over the member axis; replicated over data."""
+  return NamedSharding(mesh, PartitionSpec(MEMBER_AXIS))
+
+
+def member_batch_sharded(mesh: Mesh) -> NamedSharding:
+  """(member, batch, ...) arrays: members over the member axis, rows over data."""
+  return NamedSharding(mesh, PartitionSpec(MEMBER_AXIS, DATA_AXIS))
+
+
+def global_array(shape: tuple[int, ...], sharding: NamedSharding, rows) -> jax.Array:
+  """A global array whose shards ``rows(index)`` computes on the processes that
+  hold them (any mesh, any number of processes)."""
+  return jax.make_array_from_callback(shape, sharding, rows)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
@@ -31,8 +65,9 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
 
 
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
-  """Raises ValueError unless the global batch splits evenly over the devices."""
-  devices = mesh.devices.size
+  """Raises ValueError unless the global batch splits evenly over the devices
+  (over the data axis: a population's members each have a whole batch)."""
+  devices = mesh.shape[DATA_AXIS]
   if batch_size % devices:
     raise ValueError(f"train.batch_size={batch_size} is not divisible by the "
                      f"{devices} devices; use a multiple of {devices}")

@@ -21,6 +21,13 @@ def test_every_experiment_is_a_valid_config(path):
   config_lib.validate(module.get_config())
 
 
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_each_network_has_its_own_optimizer_settings(path):
+  config = config_lib.experiment_config(path)
+  config.optim.d.learning_rate = 0.123
+  assert config.optim.g.learning_rate != 0.123
+
+
 @pytest.mark.parametrize("key, value, message", [
     ("seed", -1, "config.seed"), ("seed", 2**32, "config.seed"),
     ("train.steps", 0, "train.steps"),
