@@ -9,10 +9,20 @@ and kernel grad). Nominal FLOPs are the same for all lowerings, so GFLOP/s
 compare directly. '*' marks the variant lowering='auto' resolves to; 'compile s' is
 the first call (compilation + one run).
 
+For Conv layers two more columns give the work each lowering really does
+(:func:`ganjax.nn.conv.conv_flops`, times 3 for forward and both grads):
+'work GF' in GFLOP per step and 'done GF/s' the achieved rate on it.
+``shifted_matmul`` skips taps that only see padding and ``dense`` multiplies
+no padding but every (input, output) pixel pair, so they can do less or more
+than the nominal work. ``dense`` builds an (H*W*C, out_h*out_w*F) matrix per
+call: it is skipped where that matrix exceeds --dense-max-mib.
+
 Usage::
 
     python benchmarks/layers.py --batch 100
     python benchmarks/layers.py --batch 16 --only seed
+    python benchmarks/layers.py --batch 100 --only seed.D --lowerings xla smm dense
+    python benchmarks/layers.py --batch 100 --conv 4,4,256,512,5,1 --conv 7,7,128,256,5,2
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from ganjax.nn.conv import conv2d, conv_transpose2d, upsample_conv2d
+from ganjax.nn.conv import conv2d, conv_flops, conv_transpose2d, upsample_conv2d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +63,29 @@ class Layer:
     else:  # conv_transpose: every input pixel meets every tap.
       out_pixels = self.height * self.width
     return float(batch * out_pixels * per_pixel)
+
+  def work_flops(self, batch: int, lowering: str) -> float | None:
+    """Forward FLOPs (multiply-adds * 2) a Conv lowering really does; None otherwise."""
+    if self.kind != "conv" or lowering not in CONV_LOWERINGS:
+      return None
+    shape = (batch, self.height, self.width, self.in_features)
+    macs = conv_flops(
+      CONV_LOWERINGS[lowering], shape, self.kernel_size, self.strides, self.features, "SAME"
+    )
+    return 2.0 * macs
+
+  def dense_matrix_mib(self) -> float:
+    """Size of the dense lowering's float32 matrix W (its forward MACs per example)."""
+    shape = (1, self.height, self.width, self.in_features)
+    macs = conv_flops("dense", shape, self.kernel_size, self.strides, self.features, "SAME")
+    return 4 * macs / 2**20
+
+
+def parse_conv(spec: str) -> Layer:
+  """A 'SAME' Conv layer from 'H,W,C,F,K,S' (input H x W x C, F outputs, k, stride)."""
+  height, width, in_features, features, kernel_size, strides = (int(v) for v in spec.split(","))
+  name = f"conv{height}x{width}k{kernel_size}s{strides}"
+  return Layer(name, "conv", height, width, in_features, features, kernel_size, strides)
 
 
 def model_layers() -> list[Layer]:
@@ -106,8 +139,10 @@ _PHASE_VARIANTS = {
   "split+xla": dict(lowering="phase", inner_lowering="xla", fuse_phases=False),
   "split+smm": dict(lowering="phase", inner_lowering="shifted_matmul", fuse_phases=False),
 }
+# Conv variant label -> lowering name.
+CONV_LOWERINGS = {"xla": "xla", "smm": "shifted_matmul", "dense": "dense"}
 VARIANTS: dict[str, dict[str, dict]] = {
-  "conv": {"xla": dict(lowering="xla"), "smm": dict(lowering="shifted_matmul")},
+  "conv": {label: dict(lowering=lowering) for label, lowering in CONV_LOWERINGS.items()},
   "upsample_conv": _PHASE_VARIANTS,
   "conv_transpose": _PHASE_VARIANTS,
 }
@@ -175,6 +210,9 @@ def benchmark(layer: Layer, batch: int, args: argparse.Namespace) -> list[str]:
   for label, kwargs in VARIANTS[layer.kind].items():
     if args.lowerings and label not in args.lowerings:
       continue
+    if kwargs.get("lowering") == "dense" and layer.dense_matrix_mib() > args.dense_max_mib:
+      print(f"{layer.name:12s} dense skipped: W would be {layer.dense_matrix_mib():.0f} MiB")
+      continue
     f = layer_fn(layer, **kwargs, dtype=args.dtype)
     ct = jax.random.normal(keys[2], jax.eval_shape(f, w, x).shape)
     # Params stay float32 and the input arrives in float32, as in a model.
@@ -186,12 +224,18 @@ def benchmark(layer: Layer, batch: int, args: argparse.Namespace) -> list[str]:
   for label, (first_s, median_s) in results.items():
     speedup = f"{xla_s / median_s:6.1f}x" if xla_s else "     -"
     gflops = 3 * layer.flops(batch) / median_s / 1e9
+    work = layer.work_flops(batch, label)
+    if work is None:
+      work_cols = f"{'-':>8s} {'-':>9s}"
+    else:
+      work_cols = f"{3 * work / 1e9:8.3g} {3 * work / median_s / 1e9:9.1f}"
     shape = f"{batch}x{layer.height}x{layer.width}x{layer.in_features}"
     mark = "*" if label == chosen else " "
     rows.append(
       f"{layer.name:12s} {layer.kind:14s} {shape:16s} "
       f"k{layer.kernel_size}s{layer.strides} F{layer.features:<4d} "
-      f"{mark}{label:10s} {1e3 * median_s:10.2f} {gflops:8.1f} {speedup} {first_s:8.2f}"
+      f"{mark}{label:10s} {1e3 * median_s:10.2f} {gflops:8.1f} {work_cols} {speedup} "
+      f"{first_s:8.2f}"
     )
     print(rows[-1], flush=True)
   return rows
@@ -211,7 +255,23 @@ def main() -> None:
   )
   parser.add_argument("--only", default="", help="Substring filter on layer names.")
   parser.add_argument(
-    "--lowerings", nargs="*", default=None, help="Subset of variant labels, e.g. xla smm fused+smm."
+    "--lowerings",
+    nargs="*",
+    default=None,
+    help="Subset of variant labels, e.g. xla smm dense fused+smm.",
+  )
+  parser.add_argument(
+    "--conv",
+    action="append",
+    default=[],
+    metavar="H,W,C,F,K,S",
+    help="Time this 'SAME' Conv shape instead of the model layers (repeatable).",
+  )
+  parser.add_argument(
+    "--dense-max-mib",
+    type=float,
+    default=1024.0,
+    help="Skip the dense Conv lowering where its float32 matrix W exceeds this size.",
   )
   parser.add_argument(
     "--min-runs", type=int, default=5, help="Minimum timed rounds per layer (after compilation)."
@@ -229,10 +289,11 @@ def main() -> None:
   )
   print(
     f"{'layer':12s} {'kind':14s} {'input NHWC':16s} {'k/s':4s} {'F':5s} "
-    f"{' lowering':11s} {'fwd+bwd ms':>10s} {'GFLOP/s':>8s} {'vs xla':>7s} "
-    f"{'compile s':>9s}"
+    f"{' lowering':11s} {'fwd+bwd ms':>10s} {'GFLOP/s':>8s} {'work GF':>8s} "
+    f"{'done GF/s':>9s} {'vs xla':>7s} {'compile s':>9s}"
   )
-  for layer in model_layers():
+  layers = [parse_conv(spec) for spec in args.conv] or model_layers()
+  for layer in layers:
     if args.only in layer.name:
       benchmark(layer, args.batch, args)
 

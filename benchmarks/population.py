@@ -5,9 +5,11 @@ r"""Throughput of a population against the same members trained one after anothe
 
 For each model and K it builds the experiment's real trainer on random images
 and times its jitted step (``ganjax.run.benchmark.measure``): a K-member
-population (``train.population=K``, one vmapped step) and the single run (K of
-its steps take K times as long). Prints both side by side as images/s over all
-members, and the population's speed-up. ``--devices``: use the first N devices
+population (``train.population=K``: one vmapped step), the same population
+stepped member by member (``population.mode=sequential``: each member by its
+single run's compiled step), and the single run (K sequential runs take K
+times as long). Prints them side by side as images/s over all members, and
+the vmapped population's speed-up over sequential single runs. ``--devices``: use the first N devices
 (default: all); members are laid out on the mesh as ``train.population`` runs
 lay them out (``population.member_devices``).
 
@@ -37,9 +39,10 @@ MODELS = {
 }
 
 
-def _config(experiment: str, members: int):
+def _config(experiment: str, members: int, vectorize: bool = True):
   config = config_lib.experiment_config(REPO / experiment)
   config.train.population = members
+  config.population.mode = "vmap" if vectorize else "sequential"
   return config
 
 
@@ -54,28 +57,29 @@ def main() -> None:
   devices = args.devices or jax.device_count()
   print(f"{devices} x {jax.devices()[0].device_kind} ({jax.default_backend()}), "
         f"jax {jax.__version__}\n")
-  print("| model | members | batch per member | population images/s | population step s "
-        "| sequential images/s | speed-up | compile s |\n|---|---|---|---|---|---|---|---|",
-        flush=True)
+  print("| model | members | batch per member | vmap images/s | vmap step s "
+        "| member by member images/s | sequential single runs images/s | vmap speed-up "
+        "| vmap compile s |\n|---|---|---|---|---|---|---|---|---|", flush=True)
   for name in args.models.split(","):
     experiment, batch, shape = MODELS[name]
-    single = benchmark.measure(_config(experiment, 1), batch, args.steps, args.warmup,
-                               shape, num_devices=devices)
-    print(json.dumps({"case": name, "members": 1, **single}), file=sys.stderr, flush=True)
-    for members in (int(k) for k in args.members.split(",")):
-      together = (single if members == 1 else
-                  benchmark.measure(_config(experiment, members), batch, args.steps,
-                                    args.warmup, shape, num_devices=devices))
-      if members > 1:
-        print(json.dumps({"case": name, "members": members, **together}), file=sys.stderr,
-              flush=True)
-      # measure() counts one member's batch; the population trains members x batch.
-      population_rate = together["images_per_s"] * members
-      print(f"| {name} | {members} | {batch} | {population_rate:.1f} "
-            f"| {together['step_s']:.3f} | {single['images_per_s']:.1f} "
-            f"| {population_rate / single['images_per_s']:.2f}x "
-            f"| {together['compile_s']:.1f} |", flush=True)
 
+    def measure(members: int, vectorize: bool = True) -> dict:
+      result = benchmark.measure(_config(experiment, members, vectorize), batch,
+                                 args.steps, args.warmup, shape, num_devices=devices)
+      print(json.dumps({"case": name, "members": members, "vectorize": vectorize,
+                        **result}), file=sys.stderr, flush=True)
+      # measure() counts one member's batch; a population trains members x batch.
+      return {**result, "images_per_s": result["images_per_s"] * members}
+
+    single = measure(1)
+    for members in (int(k) for k in args.members.split(",")):
+      vmapped = single if members == 1 else measure(members)
+      in_turn = single if members == 1 else measure(members, vectorize=False)
+      print(f"| {name} | {members} | {batch} | {vmapped['images_per_s']:.1f} "
+            f"| {vmapped['step_s']:.3f} | {in_turn['images_per_s']:.1f} "
+            f"| {single['images_per_s']:.1f} "
+            f"| {vmapped['images_per_s'] / single['images_per_s']:.2f}x "
+            f"| {vmapped['compile_s']:.1f} |", flush=True)
 
 if __name__ == "__main__":
   main()

@@ -24,6 +24,23 @@ Lowerings
     ``lax.conv_general_dilated_patches`` is deliberately NOT used: its forward
     pass is fast, but its gradient is a convolution again (20 s and OOM on
     larger inputs).
+``dense`` (Conv; never chosen by 'auto' yet)
+    ONE matmul ``x.reshape(N, H*W*C) @ W`` with the layer's dense matrix W
+    of shape (H*W*C, out_h*out_w*F): ``kernel[i, j]`` wherever tap (i, j)
+    links an input pixel to an output pixel, zeros elsewhere. W is gathered
+    from the kernel with a static numpy index table (built once per shape),
+    so gradients reach the kernel. W has rows only for real input pixels, so
+    no multiply-add ever touches padding. But every (input pixel, output
+    pixel) pair costs one, linked or not: H*W*out_h*out_w*C*F multiply-adds
+    per example against out_h*out_w*(live taps)*C*F for ``shifted_matmul``
+    (:func:`conv_flops`), a ratio of (H/live_h)*(W/live_w) (H and W count
+    only the pixels some window reads). So dense does less work only on maps
+    smaller than the kernel's live window. A 5x5 'SAME' conv on 4x4 needs 256
+    instead of 400 per C*F (0.64x). A 5x5 stride-2 conv from 7x7 to 4x4 needs
+    784 instead of 400 (1.96x: dense does NOT skip work there). W has
+    H*W*out_h*out_w / (kh*kw) times the kernel's elements (10x for 4x4). It is
+    rebuilt, and its gradient scatter-added into the kernel, on every call
+    whatever the batch, so it is only meant for tiny maps.
 ``phase`` (UpsampleConv, ConvTranspose; "sub-pixel")
     Both layers are a stride-1 correlation on a grid f times finer than the
     input (f = 2 for upsampling, f = s for a transposed conv). Output pixel
@@ -67,6 +84,7 @@ The rule (:func:`choose_lowering`), measured on a 2-core XLA:CPU machine
   as fast or up to 1.8x faster (only seed D2 at batch 16 went either way,
   0.8-1.4x, between runs). For F=1 it is 2-10x faster, because the GEMM
   degenerates to matrix-vector products.
+* ``dense`` is not part of the rule: it has not been timed yet.
 * UpsampleConv / ConvTranspose on CPU: use ``phase`` (2.1-3.0x / 1.7-43x).
   Fused when the phases have no structural zero taps (odd-kernel upsampling)
   or F < 16 (F=1 or 3: fused is 2-5x faster than split), else split. Each
@@ -93,6 +111,7 @@ kernels (sums of taps) are formed in the param dtype before the cast.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -114,7 +133,7 @@ ENV_VAR: Final = "GANJAX_LOWERING"
 #: Lowerings that can be requested explicitly for each layer kind ("auto" is
 #: accepted everywhere as well and resolved by :func:`choose_lowering`).
 LOWERINGS: Final[dict[str, tuple[str, ...]]] = {
-  "conv": ("xla", "shifted_matmul"),
+  "conv": ("xla", "shifted_matmul", "dense"),
   "upsample_conv": ("xla", "phase"),
   "conv_transpose": ("xla", "phase"),
 }
@@ -402,10 +421,155 @@ def conv2d_shifted_matmul(x: Array, kernel: Array, strides: tuple[int, int], pad
   )
 
 
+def _read_range(size: int, taps: int, stride: int, pad_before: int, out: int) -> tuple[int, int]:
+  """``[first, stop)`` of the input pixels that at least one output window reads (1-D).
+
+  Pixels outside it (e.g. the leftover rows of a 'VALID' stride-2 conv) never
+  meet a tap, so the dense lowering drops them from its matrix.
+  """
+  first = max(0, -pad_before)
+  stop = min(size, (out - 1) * stride + taps - pad_before)
+  return first, max(first, stop)
+
+
+@functools.lru_cache(maxsize=256)
+def _dense_tap_table(
+  size_h: int, size_w: int, kernel_size: tuple[int, int], strides: tuple[int, int], pads: Pairs
+) -> np.ndarray:
+  """Static index table of the dense lowering, built once per shape.
+
+  Entry ``[(r, c), (oh, ow)]`` is the flat kernel tap ``i * kw + j`` with
+  ``(i, j) = (r + top - oh * sh, c + left - ow * sw)``, the only tap through
+  which input pixel (r, c) reaches output pixel (oh, ow), or ``kh * kw``
+  (an appended zero tap) when that (i, j) lies outside the kernel. (r, c) run
+  over the read ranges of :func:`_read_range` only.
+
+  Returns:
+    Read-only int32 array of shape (rows * cols, out_h * out_w).
+  """
+  (kh, kw), (sh, sw) = kernel_size, strides
+  (top, bottom), (left, right) = pads
+  out_h = (size_h + top + bottom - kh) // sh + 1
+  out_w = (size_w + left + right - kw) // sw + 1
+  rows = np.arange(*_read_range(size_h, kh, sh, top, out_h))
+  cols = np.arange(*_read_range(size_w, kw, sw, left, out_w))
+  tap_h = rows[:, None] + top - sh * np.arange(out_h)[None, :]  # (rows, out_h)
+  tap_w = cols[:, None] + left - sw * np.arange(out_w)[None, :]  # (cols, out_w)
+  valid = ((tap_h >= 0) & (tap_h < kh))[:, None, :, None] & (
+    (tap_w >= 0) & (tap_w < kw)
+  )[None, :, None, :]
+  flat = tap_h[:, None, :, None] * kw + tap_w[None, :, None, :]
+  table = np.where(valid, flat, kh * kw).astype(np.int32)
+  table = table.reshape(len(rows) * len(cols), out_h * out_w)
+  table.flags.writeable = False
+  return table
+
+
+def conv2d_dense(x: Array, kernel: Array, strides: tuple[int, int], pads: Pairs) -> Array:
+  """Cross-correlation as ONE matmul with the layer's dense (Toeplitz) matrix.
+
+  A convolution is linear in x: ``y.reshape(N, -1) = x.reshape(N, -1) @ W``
+  with W of shape (H*W*C, out_h*out_w*F) holding ``kernel[i, j]`` where tap
+  (i, j) links input pixel (r, c) to output pixel (oh, ow) and zeros
+  elsewhere. W is gathered from the kernel with the static table of
+  :func:`_dense_tap_table` (plus one appended zero tap), so the gradient
+  flows to the kernel as a scatter-add of dW = x^T @ dy. Only real input
+  pixels have rows, so no multiply-add ever touches padding, but unlinked
+  (input, output) pairs cost one each: H*W*C*out_h*out_w*F multiply-adds per
+  example against out_h*out_w*(live taps)*C*F for ``shifted_matmul``, fewer
+  only when the map is smaller than the kernel's live window (see
+  :func:`conv_flops`). W itself has (H*W*out_h*out_w)/(kh*kw) times the
+  kernel's elements and is rebuilt (and its gradient reduced) on every call,
+  whatever the batch: meant for tiny maps.
+  """
+  n, h, w, c = x.shape
+  kh, kw, _, features = kernel.shape
+  sh, sw = strides
+  (top, bottom), (left, right) = pads
+  out_h = (h + top + bottom - kh) // sh + 1
+  out_w = (w + left + right - kw) // sw + 1
+  if out_h <= 0 or out_w <= 0:
+    raise ValueError(f"Kernel {kh}x{kw} larger than padded input of {(h, w)}.")
+  (r0, r1) = _read_range(h, kh, sh, top, out_h)
+  (c0, c1) = _read_range(w, kw, sw, left, out_w)
+  accumulation = _accumulation_dtype(x.dtype)
+  if r1 == r0 or c1 == c0:  # Every window is pure padding.
+    return jnp.zeros((n, out_h, out_w, features), accumulation or x.dtype)
+  table = _dense_tap_table(h, w, (kh, kw), (sh, sw), pads)
+  if (r0, r1, c0, c1) != (0, h, 0, w):
+    x = lax.slice(x, (0, r0, c0, 0), (n, r1, c1, c))
+  # (C, kh*kw + 1, F) with a zero last tap; gathering along the tap axis gives
+  # W as (C, rows*cols, out_h*out_w, F): rows of W in (C, r, c) order, so only
+  # the small input is transposed, never W.
+  taps = kernel.reshape(kh * kw, c, features)
+  taps = jnp.concatenate([taps, jnp.zeros((1, c, features), taps.dtype)]).transpose(1, 0, 2)
+  dense = jnp.take(taps, table.reshape(-1), axis=1, mode="clip")
+  dense = dense.reshape(c * table.shape[0], table.shape[1] * features)
+  patches = x.transpose(0, 3, 1, 2).reshape(n, c * table.shape[0])
+  y = lax.dot_general(
+    patches, dense, dimension_numbers=(((1,), (0,)), ((), ())), preferred_element_type=accumulation
+  )
+  return y.reshape(n, out_h, out_w, features)
+
+
 _CONV_IMPLS: Final[dict[str, Callable[[Array, Array, tuple[int, int], Pairs], Array]]] = {
   "xla": conv2d_xla,
   "shifted_matmul": conv2d_shifted_matmul,
+  "dense": conv2d_dense,
 }
+
+
+def conv_flops(
+  lowering: str,
+  input_shape: Sequence[int],
+  kernel_size: int | Sequence[int],
+  strides: int | Sequence[int],
+  features: int,
+  padding: str | Sequence[tuple[int, int]] = "SAME",
+) -> int:
+  """Multiply-adds of one forward Conv with ``lowering`` (the work it does, not the nominal).
+
+  * ``xla``: every output pixel through every tap, padding included,
+    N*out_h*out_w*kh*kw*C*F (nominal; XLA's emitters are not known to skip
+    padding).
+  * ``shifted_matmul``: only live taps (:func:`_live_taps`),
+    N*out_h*out_w*live_h*live_w*C*F.
+  * ``dense``: only real input pixels that some window reads
+    (:func:`_read_range`), N*rows*cols*C*out_h*out_w*F.
+
+  The backward pass of each does twice the forward's multiply-adds (input
+  and kernel gradients are GEMMs/convolutions of the same size; dense adds a
+  scatter-add of W's gradient, additions only).
+
+  Args:
+    lowering: 'xla', 'shifted_matmul', 'dense' or 'auto' (resolved by
+      :func:`choose_lowering` for the default backend).
+    input_shape: (*batch, H, W, C).
+    kernel_size: k or (kh, kw).
+    strides: s or (sh, sw).
+    features: Output channels F.
+    padding: 'SAME', 'VALID' or explicit ((top, bottom), (left, right)).
+  """
+  *batch_dims, h, w, c = input_shape
+  (kh, kw), (sh, sw) = _pair(kernel_size), _pair(strides)
+  pads = resolve_padding((h, w), (kh, kw), (sh, sw), padding)
+  if lowering == "auto":
+    lowering = choose_lowering("conv", input_shape, (kh, kw), (sh, sw), features, padding=pads)
+  _check_lowering("conv", lowering)
+  (top, bottom), (left, right) = pads
+  out_h = max(0, (h + top + bottom - kh) // sh + 1)
+  out_w = max(0, (w + left + right - kw) // sw + 1)
+  batch = int(np.prod(batch_dims, dtype=np.int64))
+  if lowering == "xla":
+    per_example = out_h * out_w * kh * kw * c * features
+  elif lowering == "shifted_matmul":
+    live = len(_live_taps(h, kh, sh, top, out_h)) * len(_live_taps(w, kw, sw, left, out_w))
+    per_example = out_h * out_w * live * c * features
+  else:
+    r0, r1 = _read_range(h, kh, sh, top, out_h) if out_h else (0, 0)
+    c0, c1 = _read_range(w, kw, sw, left, out_w) if out_w else (0, 0)
+    per_example = (r1 - r0) * (c1 - c0) * c * out_h * out_w * features
+  return batch * per_example
 
 
 def conv2d(
@@ -423,7 +587,7 @@ def conv2d(
     kernel: Kernel of shape (kh, kw, C, F).
     strides: Int or (sh, sw).
     padding: 'SAME', 'VALID' or explicit ((top, bottom), (left, right)).
-    lowering: 'auto', 'xla' or 'shifted_matmul'.
+    lowering: 'auto', 'xla', 'shifted_matmul' or 'dense'.
     dtype: Computation dtype; None promotes ``x`` and ``kernel``.
 
   Returns:
@@ -668,7 +832,7 @@ def upsample_conv2d(
     lowering: 'auto', 'xla' (upsample, then conv) or 'phase' (4 phase
       convolutions on the low-res input fused into one, + depth-to-space).
     inner_lowering: Lowering of the phase convolution ('auto', 'xla',
-      'shifted_matmul'); ignored for 'xla'.
+      'shifted_matmul', 'dense'); ignored for 'xla'.
     fuse_phases: Run all phases as one convolution (True) or one per phase
       (False); None decides by the rule. Ignored for 'xla'.
     dtype: Computation dtype; None promotes ``x`` and ``kernel``.
@@ -805,7 +969,7 @@ class Conv(nn.Module):
     param_dtype: Parameter dtype.
     kernel_init: Kernel initializer (flax default: lecun_normal).
     bias_init: Bias initializer.
-    lowering: 'auto', 'xla' or 'shifted_matmul'.
+    lowering: 'auto', 'xla', 'shifted_matmul' or 'dense'.
   """
 
   features: int

@@ -104,11 +104,12 @@ def default_config() -> ml_collections.ConfigDict:
   # A population's layout and per-member hyperparameters (train.population > 1).
   c.population = ml_collections.ConfigDict(dict(
       member_devices=0,      # devices along the mesh's member axis (0: as many as divide both)
-      # True: one jax.vmap over the members (batched kernels, what fills an
-      # accelerator; members equal their single runs to float rounding). False:
-      # each member stepped in turn by its single run's own compiled step (bit
-      # for bit that run; no speed-up).
-      vectorize=True,
+      # How the members are stepped. vmap: one jax.vmap over the members (batched
+      # kernels, what fills an accelerator; members equal their single runs to
+      # float rounding). sequential: each member in turn by its single run's own
+      # compiled step (bit for bit that run). auto: vmap on GPUs and TPUs,
+      # sequential on CPUs (where vmap's batched convolutions are slower).
+      mode="auto",
       # One value per member for any of these keys, e.g.
       # --config.population.sweep.optim.g.learning_rate="[1e-4,2e-4,4e-4]"
       sweep=_sweep_keys(),
@@ -216,7 +217,7 @@ _NON_NEGATIVE_NUMBERS = ("data.device_budget_mb", "data.host_budget_mb",
                          "loss.l1_weight", "loss.r1_weight",
                          "loss.r2_weight", "loss.gp_weight")
 _BOOLEANS = ("train.reuse_fake", "ckpt.async_save", "ema.for_inference",
-             "log.model_summary", "population.vectorize")
+             "log.model_summary")
 #: Config keys that name files or directories: stored absolute (see absolute_paths).
 PATH_KEYS = ("data.idx_dir", "data.data_dir", "data.paired_dir", "data.folder",
              "data.prepared",

@@ -60,6 +60,17 @@ def swept_values(config: ml_collections.ConfigDict) -> dict[str, tuple[float, ..
   return swept
 
 
+#: ``population.mode``'s choices.
+MODES = ("auto", "vmap", "sequential")
+
+
+def vectorized(config: ml_collections.ConfigDict, backend: str) -> bool:
+  """Whether the members are stepped by one ``jax.vmap`` (else in turn): the
+  mode, or for "auto" vmap off CPUs."""
+  mode = config.population.mode
+  return mode == "vmap" or (mode == "auto" and backend != "cpu")
+
+
 def check(config: ml_collections.ConfigDict) -> None:
   """Refuses what a population cannot do, before any data is read.
 
@@ -67,6 +78,9 @@ def check(config: ml_collections.ConfigDict) -> None:
     UserError: bad sweep values, sweep values for a single run, or a population
       with init_from.
   """
+  if config.population.mode not in MODES:
+    raise UserError(f"config.population.mode must be one of {', '.join(MODES)}, not "
+                    f"{config.population.mode!r}")
   if size(config) == 1:
     given = [key for key, values in config_lib.flatten(config.population.sweep).items()
              if values is not None]
@@ -140,8 +154,10 @@ def describe(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> str:
   members, seed = size(config), config.seed
   swept = "; ".join(f"{key} = {', '.join(f'{v:g}' for v in values)}"
                     for key, values in swept_values(config).items())
+  stepped = ("one vmapped step" if vectorized(config, jax.default_backend())
+             else "stepped in turn")
   return (f"Population: {members} members (seeds {seed}..{seed + members - 1}"
-          f"{'; ' + swept if swept else ''}), {mesh.shape['member']} member x "
+          f"{'; ' + swept if swept else ''}), {stepped}, {mesh.shape['member']} member x "
           f"{mesh.shape['data']} data device(s)")
 
 

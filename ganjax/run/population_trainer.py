@@ -306,7 +306,7 @@ class PopulationTrainer(Trainer):
 
 
 class SequentialPopulationTrainer(PopulationTrainer):
-  """A population (``population.vectorize=False``) whose members are stepped one
+  """A population (``population.mode=sequential``) whose members are stepped one
   after another, each by the compiled step of its own single run (members whose
   configs differ only in the seed share it): every member is, bit for bit, the
   single run of its seed and values. States are replicated over a mesh of data

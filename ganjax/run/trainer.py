@@ -133,7 +133,8 @@ def make_trainer(config: ml_collections.ConfigDict, workdir: Path, **kwargs: Any
   one of :mod:`ganjax.run.population_trainer`'s."""
   if population_config.size(config) > 1:
     from ganjax.run import population_trainer  # It subclasses Trainer.
-    return (population_trainer.PopulationTrainer if config.population.vectorize
+    vectorized = population_config.vectorized(config, jax.default_backend())
+    return (population_trainer.PopulationTrainer if vectorized
             else population_trainer.SequentialPopulationTrainer)(config, workdir, **kwargs)
   return Trainer(config, workdir, **kwargs)
 

@@ -20,7 +20,8 @@ TINY = ["--config.model.g_features=4", "--config.model.d_features=4",
         "--config.log.every_steps=2", "--config.samples.num=16",
         "--config.eval.every_steps=0"]
 SWEEP = "--config.population.sweep.optim.d.learning_rate=[2e-4,1e-3]"
-SEQUENTIAL = "--config.population.vectorize=False"
+SEQUENTIAL = "--config.population.mode=sequential"
+VMAP = "--config.population.mode=vmap"
 
 
 def _args(workdir, data, *extra):
@@ -75,8 +76,8 @@ def sequential(tmp_path_factory, synthetic_mnist, session_env):
 def test_members_are_bit_for_bit_the_single_runs_of_their_seeds_and_values(
     sequential, singles):
   workdir, result = sequential
-  assert "Population: 2 members (seeds 0..1; optim.d.learning_rate = 0.0002, 0.001)" \
-      in result.stdout
+  assert ("Population: 2 members (seeds 0..1; optim.d.learning_rate = 0.0002, 0.001), "
+          "stepped in turn") in result.stdout
   population = read_arrays(workdir / "checkpoints" / "6")
   for member in (0, 1):
     assert mismatching_leaves(_member(population, member), _single(singles, member, 6)) == []
@@ -96,7 +97,7 @@ def test_vectorized_population_resumes_bit_exactly_after_sigkill(tmp_path, synth
                                                                  ganjax_env):
   reference = tmp_path / "reference"
   args = lambda workdir: _args(workdir, synthetic_mnist, "--config.train.steps=6",
-                               "--config.train.population=2", SWEEP)
+                               "--config.train.population=2", SWEEP, VMAP)
   run_command("ganjax.main", args(reference), ganjax_env)
   killed = tmp_path / "killed"
   kill_while_saving(args(killed), ganjax_env, killed, step=4)
@@ -132,7 +133,7 @@ def test_a_member_that_keeps_failing_stops_and_the_others_finish(tmp_path,
   result = run_command("ganjax.main", _args(
       workdir, synthetic_mnist, "--config.train.steps=6", "--config.train.population=2",
       "--config.debug.nan_at_step=3", "--config.debug.nan_member=1",
-      "--config.debug.nan_times=1", "--config.train.max_rollbacks=0"), ganjax_env)
+      "--config.debug.nan_times=1", "--config.train.max_rollbacks=0", VMAP), ganjax_env)
   assert "member 1: non-finite values by step 4 after 0 rollbacks: it stops at step 2" \
       in result.stderr
   assert "Finished at step 6" in result.stdout
@@ -176,6 +177,21 @@ def test_an_extracted_member_is_an_ordinary_run(tmp_path, sequential, singles,
       ganjax_env, check=False), "exists")
 
 
+def test_eval_scores_every_member_and_summarises_them(sequential, classifier_dir,
+                                                     ganjax_env):
+  workdir, _ = sequential
+  result = run_command("ganjax.eval", [
+      "--workdir", str(workdir), "--num", "200", "--num_real", "200", "--classifier",
+      str(classifier_dir), "--batch_size", "100"], ganjax_env)
+  assert "Member 0 (seed 0, step 6):" in result.stdout
+  assert "Member 1 (seed 1, step 6):" in result.stdout
+  assert "Over the 2 members: mean ± std [min, max]" in result.stdout
+  document = json.loads((workdir / "eval" / "6-population.json").read_text())
+  fids = [member["scores"]["fid"] for member in document["members"]]
+  assert document["summary"]["fid_mean"] == pytest.approx(np.mean(fids))
+  assert document["summary"]["fid_max"] == max(fids)
+
+
 def test_sweep_mistakes_are_one_line(tmp_path, synthetic_mnist, ganjax_env):
   for extra, fragment in (
       (["--config.train.population=3", SWEEP], "has 2 value(s)"),
@@ -197,7 +213,7 @@ def test_vectorized_members_on_any_devices_match_their_single_runs(
   sweep = SWEEP if members == 2 else "--config.optim.d.learning_rate=2e-4"
   result = run_command("ganjax.main", _args(
       workdir, synthetic_mnist, "--config.train.steps=1",
-      f"--config.train.population={members}", sweep),
+      f"--config.train.population={members}", sweep, VMAP),
       dict(ganjax_env, XLA_FLAGS="--xla_force_host_platform_device_count=8"))
   assert layout in result.stdout
   population = read_arrays(workdir / "checkpoints" / "1")

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from jax import lax
 
-from ganjax.nn import (LOWERINGS, Conv, ConvTranspose, UpsampleConv, choose_lowering,
+from ganjax.nn import (LOWERINGS, Conv, ConvTranspose, UpsampleConv, choose_lowering, conv2d,
                        conv_transpose2d, upsample_conv2d)
+from ganjax.nn.conv import conv_flops
 
 BATCH, IN_FEATURES, FEATURES = 2, 3, 4
 # Phase lowerings also have internal variants: (inner conv lowering, fuse phases).
@@ -110,6 +111,32 @@ def test_conv_matches_flax(kernel_size, strides, padding, hw):
     _module_candidates(make, "conv"),
     lambda p, x: reference.apply({"params": p}, x),
     _random_params(make("xla"), x),
+    x,
+  )
+
+
+# The dense lowering on the discriminator's tiny maps, and on every padding.
+DENSE_CASES = [
+  # (kernel, stride, padding, (H, W))
+  (5, 1, "SAME", (4, 4)),  # seed.D4: 5x5 'SAME' on a 4x4 map.
+  (5, 2, "SAME", (7, 7)),  # seed.D3: 5x5 stride 2, 7x7 -> 4x4.
+  (3, 2, ((2, 0), (1, 3)), (5, 6)),  # Explicit asymmetric padding, non-square.
+  (3, 1, ((-1, 2), (0, 1)), (4, 3)),  # Negative padding crops a row.
+  (2, 3, "VALID", (5, 4)),  # Stride > kernel: pixels no window reads.
+]
+
+
+@pytest.mark.parametrize("kernel_size,strides,padding,hw", DENSE_CASES)
+def test_dense_conv_matches_xla(kernel_size, strides, padding, hw):
+  x = _normal(4, *hw, 8)
+
+  def lowered(lowering: str) -> Callable:
+    return lambda p, x: conv2d(x, p["kernel"], strides, padding, lowering) + p["bias"]
+
+  _check_all(
+    {"dense": lowered("dense")},
+    lowered("xla"),
+    _random_params(Conv(16, kernel_size, lowering="xla"), x),
     x,
   )
 
@@ -260,6 +287,25 @@ def test_bfloat16_compute_dtype(module):
   assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))
 
 
+def test_dense_bfloat16_matches_xla_bfloat16():
+  # Same bf16 operands, float32 accumulation, one rounding: about 1 bf16 ulp apart.
+  x = _normal(4, 4, 4, 8)
+  dense = Conv(16, 5, dtype=jnp.bfloat16, lowering="dense")
+  xla = dense.clone(lowering="xla")
+  params = _random_params(dense, x)
+
+  def value_and_grad(module: nn.Module, params: dict) -> tuple:
+    loss = lambda p: jnp.sum(module.apply({"params": p}, x).astype(jnp.float32) ** 2)  # noqa: E731
+    return module.apply({"params": params}, x), jax.grad(loss)(params)
+
+  run = jax.jit(lambda p: (value_and_grad(dense, p), value_and_grad(xla, p)))
+  (y, grads), (y_xla, grads_xla) = run(params)
+  assert y.dtype == jnp.bfloat16
+  _assert_close(y.astype(jnp.float32), y_xla.astype(jnp.float32), "value", rtol=1e-2)
+  _assert_close(grads, grads_xla, "grads", rtol=2e-2)
+  assert "preferred_element_type=float32" in str(jax.make_jaxpr(dense.apply)({"params": params}, x))
+
+
 def test_batch_dims_are_flattened_and_restored():
   module = Conv(FEATURES, 3, lowering="shifted_matmul")
   x = _normal(2, 3, 5, 5, IN_FEATURES)
@@ -299,6 +345,50 @@ def test_choose_lowering_cpu_rule():
   )
   assert choose_lowering("upsample_conv", (100, 14, 14, 128), 5, 1, 64, **cpu) == "phase"
   assert choose_lowering("conv_transpose", (100, 7, 7, 256), 5, 2, 128, **cpu) == "phase"
+
+
+def _matmul_macs(layer: Callable, x: jax.Array, kernel: jax.Array) -> int:
+  """Multiply-adds of the matmuls (dot_general) in ``layer``'s forward jaxpr."""
+  macs = 0
+  for eqn in jax.make_jaxpr(layer)(x, kernel).eqns:
+    if eqn.primitive.name == "dot_general":
+      (lhs_contracting, _), _ = eqn.params["dimension_numbers"]
+      lhs_shape = eqn.invars[0].aval.shape
+      depth = int(np.prod([lhs_shape[d] for d in lhs_contracting]))
+      macs += int(np.prod(eqn.outvars[0].aval.shape)) * depth
+  return macs
+
+
+FLOP_CASES = [
+  # (input NHWC, kernel, stride, features, padding)
+  ((4, 4, 4, 8), 5, 1, 16, "SAME"),  # seed.D4's map.
+  ((4, 7, 7, 8), 5, 2, 16, "SAME"),  # seed.D3's map.
+  ((2, 1, 1, 8), 3, 1, 16, "SAME"),  # One live tap, one pixel.
+  ((2, 9, 8, 3), 5, 2, 4, "VALID"),  # A column no window reads.
+  ((2, 6, 5, 3), 3, 1, 4, ((2, 0), (-1, 3))),
+]
+
+
+@pytest.mark.parametrize("lowering", ["shifted_matmul", "dense"])
+@pytest.mark.parametrize("shape,kernel_size,strides,features,padding", FLOP_CASES)
+def test_conv_flops_counts_the_matmul_of_the_lowering(
+  lowering, shape, kernel_size, strides, features, padding
+):
+  x, kernel = jnp.zeros(shape), jnp.zeros((kernel_size, kernel_size, shape[-1], features))
+  layer = lambda x, k: conv2d(x, k, strides, padding, lowering)  # noqa: E731
+  expected = conv_flops(lowering, shape, kernel_size, strides, features, padding)
+  assert _matmul_macs(layer, x, kernel) == expected
+
+
+def test_conv_flops_of_the_discriminator_maps():
+  # Per example and per C*F: 16 outputs x 25 taps (all live) for xla and
+  # shifted_matmul; 16 (4x4 SAME) or 49 (7x7 stride 2) pixels x 16 outputs for dense.
+  lowerings = ("xla", "shifted_matmul", "dense")
+  d4 = [conv_flops(low, (4, 4, 4, 8), 5, 1, 16) for low in lowerings]
+  d3 = [conv_flops(low, (4, 7, 7, 8), 5, 2, 16) for low in lowerings]
+  assert d4 == [4 * 8 * 16 * macs for macs in (400, 400, 256)]
+  assert d3 == [4 * 8 * 16 * macs for macs in (400, 400, 784)]
+  assert conv_flops("shifted_matmul", (1, 1, 1, 8), 3, 1, 16) == 8 * 16  # One live tap.
 
 
 def _convolutions(layer: Callable, x: jax.Array, kernel: jax.Array) -> int:

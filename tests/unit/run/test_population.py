@@ -89,3 +89,19 @@ def test_a_resume_accepts_the_sweep_as_config_json_holds_it():
   changed = _population(2, optim__g__learning_rate=(1e-4, 3e-4))
   assert config_lib.incompatible_keys(saved, changed.to_dict()) == [
       "population.sweep.optim.g.learning_rate"]
+
+
+@pytest.mark.parametrize("mode, backend, expected", [
+    ("auto", "cpu", False), ("auto", "gpu", True), ("auto", "tpu", True),
+    ("vmap", "cpu", True), ("sequential", "gpu", False)])
+def test_mode_decides_how_members_are_stepped(mode, backend, expected):
+  config = _population(2)
+  config.population.mode = mode
+  assert population.vectorized(config, backend) is expected
+
+
+def test_an_unknown_mode_is_refused():
+  config = _population(2)
+  config.population.mode = "parallel"
+  with pytest.raises(UserError, match="population.mode must be one of auto, vmap, sequential"):
+    population.check(config)
