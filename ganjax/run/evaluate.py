@@ -411,8 +411,10 @@ def population_record(members_measured: list[dict[str, Any]]) -> dict[str, Any]:
   numeric = [{k: v for k, v in document["scores"].items()
               if isinstance(v, (int, float)) and not isinstance(v, bool)}
              for document in members_measured]
-  return {"members": members_measured,
-          "summary": population_config.spread(numeric),
+  summary = population_config.spread(numeric)
+  return {"step": max(document["step"] for document in members_measured),
+          "scores": {key: summary[f"{key}_mean"] for key in numeric[0]},  # The means.
+          "summary": summary, "members": members_measured,
           "protocol": members_measured[0]["protocol"]}
 
 

@@ -86,7 +86,11 @@ def describe_run(workdir: Path) -> Optional[RunEntry]:
   files = [p for p in (workdir / workdir_lib.METRICS, workdir / workdir_lib.CHECKPOINTS,
                        workdir / workdir_lib.STATUS, workdir / workdir_lib.CONFIG)
            if p.exists()]
-  return RunEntry(workdir, config.get("model", {}).get("name", "?"), dataset, step, total,
+  model = config.get("model", {}).get("name", "?")
+  members = config.get("train", {}).get("population", 1)
+  if members > 1:  # A population: K runs in one workdir.
+    model = f"{model} x{members}"
+  return RunEntry(workdir, model, dataset, step, total,
                   _state(workdir, step, total), _last_fid(workdir),
                   max(p.stat().st_mtime for p in files))
 
