@@ -432,7 +432,7 @@ def _read_range(size: int, taps: int, stride: int, pad_before: int, out: int) ->
   return first, max(first, stop)
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _dense_tap_table(
   size_h: int, size_w: int, kernel_size: tuple[int, int], strides: tuple[int, int], pads: Pairs
 ) -> np.ndarray:
