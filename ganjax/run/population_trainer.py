@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tqdm
+from jax.sharding import PartitionSpec
 
 from ganjax.data.pipeline import step_indices, take_rows
 from ganjax.gan import population as population_lib
@@ -108,11 +109,18 @@ class PopulationTrainer(Trainer):
     step = functools.partial(
         population_lib.population_step, member_step=member_step, spec=spec,
         configure=builders.hyperparameter_setter(self.config), shared_inputs=shared)
-    self._step_jit = jax.jit(
+    # Each device group steps only its own members (manual over the member axis,
+    # automatic over data): members never communicate, whatever XLA makes of
+    # their batched kernels.
+    member, everywhere = PartitionSpec(sharding.MEMBER_AXIS), PartitionSpec()
+    local = jax.shard_map(
         lambda g, d, rng, values, active, *inputs: step(g, d, rng, *inputs, values=values,
                                                         active=active),
-        in_shardings=((members,) * 5 + (replicated,) * shared
-                      + (sharding.member_batch_sharded(self.mesh),)),
+        mesh=self.mesh, in_specs=(member,) * 5 + (everywhere,) * shared + (member,),
+        out_specs=member, axis_names={sharding.MEMBER_AXIS}, check_vma=False)
+    self._step_jit = jax.jit(
+        local, in_shardings=((members,) * 5 + (replicated,) * shared
+                             + (sharding.member_batch_sharded(self.mesh),)),
         out_shardings=members, donate_argnums=(0, 1))
     self._values = jax.device_put(self.values, members)
     self._generate_jit = jax.jit(jax.vmap(sampling.generate, in_axes=(0, None, None)),

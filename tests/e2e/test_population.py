@@ -6,6 +6,8 @@ stops) that member only; an extracted member is an ordinary run.
 """
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -220,3 +222,39 @@ def test_vectorized_members_on_any_devices_match_their_single_runs(
   _assert_close(_member(population, 0), _single(singles, 0, 1))
   if members == 2:
     _assert_close(_member(population, 1), _single(singles, 1, 1))
+
+
+_COLLECTIVES = """
+import sys, tempfile
+from pathlib import Path
+import jax
+from ganjax.run import benchmark, config as config_lib
+from ganjax.run.trainer import make_trainer
+config = config_lib.experiment_config("experiments/mnist_dcgan.py")
+config.model.g_features = config.model.d_features = 4
+config.model.noise_dim = 8
+config.train.batch_size = 8
+config.train.population = int(sys.argv[1])
+config.population.mode = "vmap"
+config.eval.every_steps = 0
+with tempfile.TemporaryDirectory() as workdir:
+  trainer = make_trainer(config, Path(workdir), data=benchmark.random_data((28, 28, 1), 64))
+  state = trainer.restore_or_init()
+  text = trainer._lowered_step(state, trainer.step_input(0)).compile().as_text()
+print("collectives:", sum(text.count(op) for op in (" all-reduce(", " all-gather(",
+                                                    " collective-permute(", " all-to-all(")))
+"""
+
+
+@pytest.mark.parametrize("members, communicates", [(8, False), (2, True)])
+def test_members_on_their_own_devices_do_not_communicate(ganjax_env, members,
+                                                         communicates):
+  """8 members on 8 devices: no collective in the compiled step; 2 members, each
+  4-way data parallel: their gradients are all-reduced."""
+  result = subprocess.run(
+      [sys.executable, "-c", _COLLECTIVES, str(members)], cwd=REPO, capture_output=True,
+      text=True, timeout=600,
+      env=dict(ganjax_env, XLA_FLAGS="--xla_force_host_platform_device_count=8"))
+  assert result.returncode == 0, result.stderr
+  count = int(result.stdout.split("collectives:")[1])
+  assert (count > 0) == communicates, result.stdout
