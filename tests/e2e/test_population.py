@@ -206,8 +206,9 @@ def test_sweep_mistakes_are_one_line(tmp_path, synthetic_mnist, ganjax_env):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("members, layout", [(2, "2 member x 4 data"),
-                                             (8, "8 member x 1 data")])
+@pytest.mark.parametrize("members, layout", [
+    (2, "2 member x 4 data"),
+    pytest.param(8, "8 member x 1 data", marks=pytest.mark.slow)])
 def test_vectorized_members_on_any_devices_match_their_single_runs(
     tmp_path, synthetic_mnist, ganjax_env, singles, members, layout):
   """After one step (a GAN drifts apart later: Adam amplifies rounding)."""
@@ -246,7 +247,8 @@ print("collectives:", sum(text.count(op) for op in (" all-reduce(", " all-gather
 """
 
 
-@pytest.mark.parametrize("members, communicates", [(8, False), (2, True)])
+@pytest.mark.parametrize("members, communicates", [
+    (8, False), pytest.param(2, True, marks=pytest.mark.slow)])
 def test_members_on_their_own_devices_do_not_communicate(ganjax_env, members,
                                                          communicates):
   """8 members on 8 devices: no collective in the compiled step; 2 members, each
