@@ -352,6 +352,20 @@ def conv2d_xla(x: Array, kernel: Array, strides: tuple[int, int], pads: Pairs) -
   )
 
 
+def _conv_output_shape(size: tuple[int, int], kernel: tuple[int, int],
+                       strides: tuple[int, int], pads: Pairs) -> tuple[int, int]:
+  """(out_h, out_w) of a correlation with explicit ``pads``.
+
+  Raises:
+    ValueError: the kernel is larger than the padded input.
+  """
+  out = tuple((n + before + after - k) // s + 1
+              for n, k, s, (before, after) in zip(size, kernel, strides, pads))
+  if min(out) <= 0:
+    raise ValueError(f"Kernel {kernel[0]}x{kernel[1]} larger than padded input of {size}.")
+  return out
+
+
 def _live_taps(size: int, taps: int, stride: int, pad_before: int, out: int) -> np.ndarray:
   """1-D kernel taps whose strided window meets at least one real input pixel.
 
@@ -385,10 +399,7 @@ def conv2d_shifted_matmul(x: Array, kernel: Array, strides: tuple[int, int], pad
   kh, kw, _, features = kernel.shape
   sh, sw = strides
   (top, bottom), (left, right) = pads
-  out_h = (h + top + bottom - kh) // sh + 1
-  out_w = (w + left + right - kw) // sw + 1
-  if out_h <= 0 or out_w <= 0:
-    raise ValueError(f"Kernel {kh}x{kw} larger than padded input of {(h, w)}.")
+  out_h, out_w = _conv_output_shape((h, w), (kh, kw), strides, pads)
   rows = _live_taps(h, kh, sh, top, out_h)
   cols = _live_taps(w, kw, sw, left, out_w)
   accumulation = _accumulation_dtype(x.dtype)
@@ -486,10 +497,7 @@ def conv2d_dense(x: Array, kernel: Array, strides: tuple[int, int], pads: Pairs)
   kh, kw, _, features = kernel.shape
   sh, sw = strides
   (top, bottom), (left, right) = pads
-  out_h = (h + top + bottom - kh) // sh + 1
-  out_w = (w + left + right - kw) // sw + 1
-  if out_h <= 0 or out_w <= 0:
-    raise ValueError(f"Kernel {kh}x{kw} larger than padded input of {(h, w)}.")
+  out_h, out_w = _conv_output_shape((h, w), (kh, kw), strides, pads)
   (r0, r1) = _read_range(h, kh, sh, top, out_h)
   (c0, c1) = _read_range(w, kw, sw, left, out_w)
   accumulation = _accumulation_dtype(x.dtype)

@@ -19,11 +19,11 @@ from ganjax.run import config as config_lib
 from ganjax.run import population as population_config
 from ganjax.run import reporting
 from ganjax.run import workdir as workdir_lib
-from ganjax.run.builders import abstract_state, model_from_config, population_initializer
+from ganjax.run.builders import model_from_config, population_initializer
 from ganjax.run.checkpoints import Checkpoints, Restored
 from ganjax.run.metadata import RunMetadata
-from ganjax.run.trained import TrainedRun
-from ganjax.utils import paths, sharding
+from ganjax.run.trained import TrainedRun, restore_newest
+from ganjax.utils import paths
 from ganjax.utils.errors import UserError
 
 
@@ -81,28 +81,11 @@ def open_population(workdir: str) -> Population:
   if population_config.size(config) == 1:
     raise UserError(f"--workdir {workdir} holds a single run, not a population "
                     "(config.train.population=1); use it as it is")
-  checkpoints = Checkpoints(directory / workdir_lib.CHECKPOINTS, keep=1, read_only=True)
-  try:
-    meta = _newest_meta(checkpoints, directory)
-    model = model_from_config(config.model, meta.image_shape, meta.num_classes)
-    members = [population_config.member_config(config, m)
-               for m in range(population_config.size(config))]
-    init = population_initializer(members, model, meta.batch_spec)
-    restored = checkpoints.restore_latest(abstract_state(init, sharding.make_mesh()))
-  finally:
-    checkpoints.close()
-  if restored is None:
-    raise UserError(f"no readable checkpoint in {directory / workdir_lib.CHECKPOINTS}")
+  members = [population_config.member_config(config, m)
+             for m in range(population_config.size(config))]
+  _, restored = restore_newest(directory, config, lambda model, meta: population_initializer(
+      members, model, meta.batch_spec))
   return Population(directory, config, restored)
-
-
-def _newest_meta(checkpoints: Checkpoints, workdir: Path) -> RunMetadata:
-  for step in sorted(checkpoints.steps(), reverse=True):
-    try:
-      return checkpoints.read_meta(step)
-    except Exception:  # Unreadable: restore_latest reports and skips it.
-      continue
-  raise UserError(f"no checkpoint in {workdir / workdir_lib.CHECKPOINTS}; train first")
 
 
 def check_member(population: Population, member: int) -> None:

@@ -7,7 +7,7 @@ be loaded to rebuild the networks.
 
 import dataclasses
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import ml_collections
 
@@ -16,7 +16,7 @@ from ganjax.models import GanModel
 from ganjax.run import config as config_lib
 from ganjax.run import workdir as workdir_lib
 from ganjax.run.builders import abstract_state, model_from_config, state_initializer
-from ganjax.run.checkpoints import Checkpoints
+from ganjax.run.checkpoints import Checkpoints, Restored
 from ganjax.run.metadata import IncompatibleCheckpointError, RunMetadata
 from ganjax.utils import paths, sharding
 from ganjax.utils.errors import UserError
@@ -54,7 +54,13 @@ class TrainedRun:
     return None if names is None else tuple(names)
 
 
-def _newest_meta(checkpoints: Checkpoints) -> RunMetadata:
+def newest_meta(checkpoints: Checkpoints) -> RunMetadata:
+  """The metadata of the newest checkpoint whose metadata reads.
+
+  Raises:
+    IncompatibleCheckpointError: written by a newer ganjax.
+    UserError: there is no checkpoint.
+  """
   for step in sorted(checkpoints.steps(), reverse=True):
     try:
       return checkpoints.read_meta(step)
@@ -64,6 +70,28 @@ def _newest_meta(checkpoints: Checkpoints) -> RunMetadata:
       continue
   raise UserError(f"no checkpoint in {checkpoints.directory}; train first with "
                   "python -m ganjax.main --config ... --workdir ...")
+
+
+def restore_newest(workdir: Path, config: ml_collections.ConfigDict,
+                   initializer: Callable[[GanModel, RunMetadata], Callable[[], Any]]
+                   ) -> tuple[GanModel, Restored]:
+  """The networks of ``config`` and the newest readable checkpoint of ``workdir``,
+  restored into the structure ``initializer(model, meta)()`` makes.
+
+  Raises:
+    UserError: no readable checkpoint.
+  """
+  checkpoints = Checkpoints(workdir / "checkpoints", keep=1, read_only=True)
+  try:
+    meta = newest_meta(checkpoints)
+    model = model_from_config(config.model, meta.image_shape, meta.num_classes)
+    restored = checkpoints.restore_latest(abstract_state(initializer(model, meta),
+                                                         sharding.make_mesh()))
+  finally:
+    checkpoints.close()
+  if restored is None:
+    raise UserError(f"no readable checkpoint in {workdir / 'checkpoints'}")
+  return model, restored
 
 
 def load_trained(workdir: str, raw_weights: bool = False) -> TrainedRun:
@@ -82,16 +110,8 @@ def load_trained(workdir: str, raw_weights: bool = False) -> TrainedRun:
     raise UserError(f"{workdir} holds a population of {members} runs; make one member an "
                     f"ordinary run first: python -m ganjax.population extract --workdir "
                     f"{workdir} --member 0 --out DIR")
-  checkpoints = Checkpoints(workdir / "checkpoints", keep=1, read_only=True)
-  try:
-    meta = _newest_meta(checkpoints)
-    model = model_from_config(config.model, meta.image_shape, meta.num_classes)
-    init = state_initializer(config, model, meta.batch_spec)
-    restored = checkpoints.restore_latest(abstract_state(init, sharding.make_mesh()))
-  finally:
-    checkpoints.close()
-  if restored is None:
-    raise UserError(f"no readable checkpoint in {workdir / 'checkpoints'}")
+  model, restored = restore_newest(
+      workdir, config, lambda model, meta: state_initializer(config, model, meta.batch_spec))
   g_state = restored.state["g"]
   if raw_weights:
     g_state = g_state.with_raw_weights_for_inference()
