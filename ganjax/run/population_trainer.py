@@ -126,12 +126,9 @@ class PopulationTrainer(Trainer):
     self._generate_jit = jax.jit(jax.vmap(sampling.generate, in_axes=(0, None, None)),
                                  out_shardings=members)
 
-  def open_outputs(self) -> None:
-    super().open_outputs()
-    self.reporter.close()
-    self.reporter = reporting.PopulationReporter(self.workdir, self.members,
-                                                 enabled=self.is_lead,
-                                                 console=tqdm.tqdm.write)
+  def _make_reporter(self) -> reporting.PopulationReporter:
+    return reporting.PopulationReporter(self.workdir, self.members, enabled=self.is_lead,
+                                        console=tqdm.tqdm.write)
 
   def _new_window(self, step: int) -> MetricsWindow:
     return PopulationWindow(self.config.train.batch_size * self.members, step)

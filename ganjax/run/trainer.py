@@ -338,10 +338,12 @@ class Trainer:
     Until a run has a checkpoint, a new command replaces its config.
     """
     self._open_checkpoints()
-    self.reporter = reporting.Reporter(self.workdir, enabled=self.is_lead,
-                                       console=tqdm.tqdm.write)
+    self.reporter = self._make_reporter()
     if self.is_lead:
       config_lib.write(self.config, self.workdir)
+
+  def _make_reporter(self) -> reporting.Reporter:
+    return reporting.Reporter(self.workdir, enabled=self.is_lead, console=tqdm.tqdm.write)
 
   def _check_meta(self, meta: RunMetadata) -> None:
     """Refuses a checkpoint of another configuration or of other data."""
