@@ -5,8 +5,8 @@ trains all members (``jax.vmap`` of the single-run step): large batched
 operations, what fills an accelerator. A member computes what the single run of
 its seed computes, to float rounding: XLA batches convolutions and products with
 per-member weights into other kernels than one member's, whose sums round
-differently. Members may differ in
-scalar hyperparameters: their values enter the step as arrays (``values``), and
+differently. Members may differ in scalar hyperparameters: their values enter
+the step as arrays (``values``), and
 ``configure`` puts them where the single-run step reads them (the optimizer,
 the loss weights, the EMA half-life, ADA's target) for the duration of the step.
 
