@@ -85,9 +85,9 @@ def _command(stop: StopRequest) -> int:
     stop = StopRequest(install_handlers=False)
   cli.maybe_initialize_distributed(distributed, _COORDINATOR.value, _NUM_PROCESSES.value,
                                    _PROCESS_ID.value)
-  from ganjax.run import trainer as train  # Heavy imports after flag parsing keep --help fast.
+  from ganjax.run import training  # Heavy imports after flag parsing keep --help fast.
   stop.check()
-  return train.run(config, _WORKDIR.value, stop)
+  return training.run(config, _WORKDIR.value, stop)
 
 
 def run() -> None:

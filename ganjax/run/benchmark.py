@@ -13,7 +13,8 @@ import ml_collections
 import numpy as np
 
 from ganjax.data import ImageDataset
-from ganjax.run.trainer import RunState, Trainer, make_trainer
+from ganjax.run.trainer import RunState, Trainer
+from ganjax.run.training import make_trainer
 from ganjax.utils import peaks
 
 

@@ -1,6 +1,6 @@
 """The training loop: one path for every model family, single- or multi-device.
 
-``run(config, workdir)`` reads the config (this is the edge where it is read),
+A :class:`Trainer` reads the config (this is the edge where it is read),
 builds the data, model, mesh and jitted step, restores the newest readable
 checkpoint or initialises, then loops with hooks at intervals: metrics, sample
 grids, checkpoints. Everything that shapes the future of the run is in the
@@ -8,7 +8,6 @@ checkpoint or derived from (seed, step), so a resumed run is bit-identical to an
 uninterrupted one.
 """
 
-import contextlib
 import dataclasses
 import functools
 import shlex
@@ -34,7 +33,6 @@ from ganjax.gan.step import StepSpec, train_step
 from ganjax.models import Condition
 from ganjax.run import builders
 from ganjax.run import config as config_lib
-from ganjax.run import population as population_config
 from ganjax.run import reporting, summary
 from ganjax.run import workdir as workdir_lib
 from ganjax.run.checkpoints import Checkpoints, leaves_by_path, path_name, read_arrays
@@ -85,58 +83,6 @@ class RunState:
 
   def tree(self) -> dict[str, Any]:
     return {"g": self.g, "d": self.d, "rng": self.rng}
-
-
-def run(config: ml_collections.ConfigDict, workdir: Optional[str],
-        stop: Optional[StopRequest] = None) -> int:
-  """Trains (or resumes) the run in ``workdir``; returns the process exit code.
-
-  Everything that can be checked is checked before the workdir is touched, and
-  the workdir is locked before anything in it changes: a mistake or a signal
-  before training starts leaves it as it was.
-
-  Args:
-    config: the run's config.
-    workdir: where the run lives (created if missing).
-    stop: the command's signal handling, installed before its imports; by
-      default one is installed here.
-
-  Raises:
-    UserError: bad config, data, workdir or checkpoint (one clear sentence).
-    stopping.Interrupted: a signal arrived before training started.
-  """
-  config_lib.validate(config)
-  builders.check_choices(config)
-  population_config.check(config)
-  config = config_lib.absolute_paths(config)
-  workdir = workdir_lib.resolve(workdir)
-  workdir_lib.check_writable(workdir)
-  if workdir_lib.checkpoint_steps(workdir):  # Fail fast; restore checks each one's own.
-    config_lib.check_resumable(config_lib.load_saved(workdir), config, workdir)
-  elif (config.init_from is not None
-        and not workdir_lib.checkpoint_steps(Path(config.init_from))):
-    raise UserError(f"config.init_from={config.init_from} holds no ganjax checkpoint")
-  with contextlib.ExitStack() as stack:
-    if stop is None:
-      stop = stack.enter_context(StopRequest(install_handlers=jax.process_count() == 1))
-    stop.check()
-    trainer = make_trainer(config, workdir, stop=stop)
-    stop.check()
-    stack.enter_context(workdir_lib.WorkdirLock(workdir, jax.process_index()))
-    stack.callback(trainer.close)
-    return trainer.train(stop)
-
-
-def make_trainer(config: ml_collections.ConfigDict, workdir: Path, **kwargs: Any
-                 ) -> "Trainer":
-  """The trainer of ``config``: a :class:`Trainer`, or for ``train.population`` > 1
-  one of :mod:`ganjax.run.population_trainer`'s."""
-  if population_config.size(config) > 1:
-    from ganjax.run import population_trainer  # It subclasses Trainer.
-    vectorized = population_config.vectorized(config, jax.default_backend())
-    return (population_trainer.PopulationTrainer if vectorized
-            else population_trainer.SequentialPopulationTrainer)(config, workdir, **kwargs)
-  return Trainer(config, workdir, **kwargs)
 
 
 class Trainer:

@@ -230,7 +230,7 @@ import sys, tempfile
 from pathlib import Path
 import jax
 from ganjax.run import benchmark, config as config_lib
-from ganjax.run.trainer import make_trainer
+from ganjax.run.training import make_trainer
 config = config_lib.experiment_config("experiments/mnist_dcgan.py")
 config.model.g_features = config.model.d_features = 4
 config.model.noise_dim = 8
