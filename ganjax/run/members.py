@@ -10,8 +10,6 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
-
 import ml_collections
 
 from ganjax.gan import population as population_lib
@@ -19,7 +17,8 @@ from ganjax.run import config as config_lib
 from ganjax.run import population as population_config
 from ganjax.run import reporting
 from ganjax.run import workdir as workdir_lib
-from ganjax.run.builders import model_from_config, population_initializer
+from ganjax.models import GanModel
+from ganjax.run.builders import population_initializer
 from ganjax.run.checkpoints import Checkpoints, Restored
 from ganjax.run.metadata import RunMetadata
 from ganjax.run.trained import TrainedRun, restore_newest
@@ -32,6 +31,7 @@ class Population:
   """A population's newest readable checkpoint, on the host's devices."""
   workdir: Path
   config: ml_collections.ConfigDict
+  model: GanModel
   restored: Restored
 
   @property
@@ -63,11 +63,8 @@ class Population:
     g_state = self.member_tree(member)["g"]
     if raw_weights:
       g_state = g_state.with_raw_weights_for_inference()
-    config = self.member_config(member)
-    meta = self.member_meta(member)
-    return TrainedRun(self.workdir, config,
-                      model_from_config(config.model, meta.image_shape, meta.num_classes),
-                      self.member_step(member), g_state, meta)
+    return TrainedRun(self.workdir, self.member_config(member), self.model,
+                      self.member_step(member), g_state, self.member_meta(member))
 
 
 def open_population(workdir: str) -> Population:
@@ -83,9 +80,10 @@ def open_population(workdir: str) -> Population:
                     "(config.train.population=1); use it as it is")
   members = [population_config.member_config(config, m)
              for m in range(population_config.size(config))]
-  _, restored = restore_newest(directory, config, lambda model, meta: population_initializer(
-      members, model, meta.batch_spec))
-  return Population(directory, config, restored)
+  model, restored = restore_newest(
+      directory, config,
+      lambda model, meta: population_initializer(members, model, meta.batch_spec))
+  return Population(directory, config, model, restored)
 
 
 def check_member(population: Population, member: int) -> None:
@@ -154,11 +152,7 @@ def _copy_member_metrics(workdir: Path, member: int, until: int, directory: Path
   (directory / reporting.METRICS_FILE).write_text("".join(line + "\n" for line in lines))
 
 
-def member_runs(workdir: str, raw_weights: bool = False,
-                members: Optional[list[int]] = None) -> list[TrainedRun]:
-  """The population's members (default: all) as :class:`TrainedRun` s."""
+def member_runs(workdir: str, raw_weights: bool = False) -> list[TrainedRun]:
+  """Every member of the population in ``workdir`` as a :class:`TrainedRun`."""
   population = open_population(workdir)
-  chosen = list(range(population.size)) if members is None else members
-  for member in chosen:
-    check_member(population, member)
-  return [population.member_run(m, raw_weights) for m in chosen]
+  return [population.member_run(m, raw_weights) for m in range(population.size)]

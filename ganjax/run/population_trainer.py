@@ -157,15 +157,13 @@ class PopulationTrainer(Trainer):
                      ) -> tuple[PopulationState, dict[str, jax.Array]]:
     """One step of the ``active`` members (default: those still training)."""
     active = state.active if active is None else active
-    examples = (self.examples,) if self.examples_on_device else ()
     g, d, metrics = self._step_jit(state.g, state.d, state.rng, self._values,
-                                   jnp.asarray(active), *examples, step_input)
+                                   jnp.asarray(active), *self._shared_inputs, step_input)
     return dataclasses.replace(state, g=g, d=d, steps=state.steps + active), metrics
 
   def _lowered_step(self, state: PopulationState, step_input: Any) -> Any:
-    examples = (self.examples,) if self.examples_on_device else ()
     return self._step_jit.lower(state.g, state.d, state.rng, self._values,
-                                jnp.asarray(state.active), *examples, step_input)
+                                jnp.asarray(state.active), *self._shared_inputs, step_input)
 
   def _next_input(self, state: PopulationState) -> Any:
     return self.step_input(state.steps)
@@ -355,12 +353,11 @@ class SequentialPopulationTrainer(PopulationTrainer):
                      active: Optional[np.ndarray] = None
                      ) -> tuple[PopulationState, dict[str, jax.Array]]:
     active = state.active if active is None else active
-    examples = (self.examples,) if self.examples_on_device else ()
     gs, ds, metrics = [], [], {}
     for m in range(self.members):
       g, d = self._member_states(state, m)
       if active[m]:
-        g, d, metrics[m] = self._member_steps[m](g, d, state.rng[m], *examples,
+        g, d, metrics[m] = self._member_steps[m](g, d, state.rng[m], *self._shared_inputs,
                                                 step_input[m])
       gs.append(g)
       ds.append(d)
@@ -374,9 +371,8 @@ class SequentialPopulationTrainer(PopulationTrainer):
 
   def _lowered_step(self, state: PopulationState, step_input: list[Any]) -> Any:
     """Member 0's step (every member's costs the same)."""
-    examples = (self.examples,) if self.examples_on_device else ()
     g, d = self._member_states(state, 0)
-    return self._member_steps[0].lower(g, d, state.rng[0], *examples, step_input[0])
+    return self._member_steps[0].lower(g, d, state.rng[0], *self._shared_inputs, step_input[0])
 
 
 class PopulationWindow(MetricsWindow):

@@ -473,8 +473,7 @@ class Trainer:
   def train_one_step(self, state: RunState, step_input: Any
                      ) -> tuple[RunState, dict[str, jax.Array]]:
     """The jitted step on :meth:`step_input`'s batch (states are donated)."""
-    examples = (self.examples,) if self.examples_on_device else ()
-    g, d, metrics = self._step_jit(state.g, state.d, state.rng, *examples, step_input)
+    g, d, metrics = self._step_jit(state.g, state.d, state.rng, *self._shared_inputs, step_input)
     return dataclasses.replace(state, g=g, d=d), metrics
 
   def step_cost(self, state: RunState, step_input: Any) -> dict[str, float]:
@@ -483,9 +482,14 @@ class Trainer:
     cost = self._lowered_step(state, step_input).compile().cost_analysis()
     return dict(cost[0] if isinstance(cost, (list, tuple)) else cost or {})
 
+  @property
+  def _shared_inputs(self) -> tuple:
+    """The step's inputs before the batch input that every step shares: the
+    device-resident examples, when they are on the devices."""
+    return (self.examples,) if self.examples_on_device else ()
+
   def _lowered_step(self, state: RunState, step_input: Any) -> Any:
-    examples = (self.examples,) if self.examples_on_device else ()
-    return self._step_jit.lower(state.g, state.d, state.rng, *examples, step_input)
+    return self._step_jit.lower(state.g, state.d, state.rng, *self._shared_inputs, step_input)
 
   def _hooks(self, state: RunState, window: "MetricsWindow",
              progress: tqdm.tqdm) -> RunState:
