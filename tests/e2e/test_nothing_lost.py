@@ -65,10 +65,12 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     (signal.SIGINT, 130), pytest.param(signal.SIGTERM, 0, marks=pytest.mark.slow)])
 def test_signal_during_restore_keeps_every_checkpoint(tmp_path, synthetic_mnist,
                                                       ganjax_env, synthetic_run, sig, code):
-  workdir = _copy(synthetic_run, tmp_path)
-  before = tree_digest(workdir)
-  args = train_args(workdir, synthetic_mnist, "--config.train.steps=100")
-  for _ in range(5):  # The signal must land while the checkpoint is being read.
+  before = tree_digest(synthetic_run)
+  for attempt in range(5):  # The signal must land while the checkpoint is being read.
+    # A signal that lands after the restore is an ordinary stop that saves, so
+    # each attempt starts from its own copy of the untouched run.
+    workdir = _copy(synthetic_run, tmp_path / f"attempt{attempt}")
+    args = train_args(workdir, synthetic_mnist, "--config.train.steps=100")
     proc = start_trainer(args, ganjax_env)
     wait_for(lambda: _opened_checkpoint_files(proc.pid), proc, poll=0.001)
     proc.send_signal(sig)
