@@ -140,7 +140,7 @@ _PHASE_VARIANTS = {
   "split+smm": dict(lowering="phase", inner_lowering="shifted_matmul", fuse_phases=False),
 }
 # Conv variant label -> lowering name.
-CONV_LOWERINGS = {"xla": "xla", "smm": "shifted_matmul", "dense": "dense"}
+CONV_LOWERINGS = {"xla": "xla", "smm": "shifted_matmul", "dense": "dense", "rows": "row_regions"}
 VARIANTS: dict[str, dict[str, dict]] = {
   "conv": {label: dict(lowering=lowering) for label, lowering in CONV_LOWERINGS.items()},
   "upsample_conv": _PHASE_VARIANTS,

@@ -133,7 +133,7 @@ ENV_VAR: Final = "GANJAX_LOWERING"
 #: Lowerings that can be requested explicitly for each layer kind ("auto" is
 #: accepted everywhere as well and resolved by :func:`choose_lowering`).
 LOWERINGS: Final[dict[str, tuple[str, ...]]] = {
-  "conv": ("xla", "shifted_matmul", "dense"),
+  "conv": ("xla", "shifted_matmul", "dense", "row_regions", "xla_dw_matmul"),
   "upsample_conv": ("xla", "phase"),
   "conv_transpose": ("xla", "phase"),
 }
@@ -235,15 +235,30 @@ def _cpu_conv_rule(
   if features < _MIN_MATMUL_FEATURES:
     return "xla"
   *batch_dims, height, width, _ = input_shape
-  pads_h, pads_w = (padding, padding) if isinstance(padding, str) else padding
+  pads_h, pads_w = resolve_padding((height, width), kernel_size, strides, padding)
   out_h = _output_size(height, kernel_size[0], strides[0], pads_h)
   out_w = _output_size(width, kernel_size[1], strides[1], pads_w)
+  rows = int(np.prod(batch_dims, dtype=np.int64)) * out_h * out_w
   # XLA:CPU is pathological (5-55x slower) when the window is larger than the
   # output, e.g. 5x5 on 4x4 outputs, whatever the batch; k == out is fine.
   if kernel_size[0] > out_h or kernel_size[1] > out_w:
+    # Skipping the kernel rows' padding pays unless the GEMMs are weight-bound
+    # (1.15-1.37x on seed D3/D4 at batch 16-200; 0.94x at 32 rows).
+    if rows > _MAX_WEIGHT_BOUND_ROWS and _skips_kernel_rows(height, kernel_size[0], strides[0],
+                                                            pads_h[0], out_h):
+      return "row_regions"
     return "shifted_matmul"
-  rows = int(np.prod(batch_dims, dtype=np.int64)) * out_h * out_w
-  return "shifted_matmul" if rows <= _MAX_WEIGHT_BOUND_ROWS else "xla"
+  if rows <= _MAX_WEIGHT_BOUND_ROWS:
+    return "shifted_matmul"
+  # XLA's forward and input gradient are fast here, its kernel gradient is not
+  # (2.9-5.7x on seed G3 forward + backward); stride 2 kernel gradients are fine.
+  return "xla_dw_matmul" if strides == (1, 1) else "xla"
+
+
+def _skips_kernel_rows(size: int, taps: int, stride: int, pad_before: int, out: int) -> bool:
+  """Whether some output row sees padding through a live kernel row (row_regions saves work)."""
+  spans = [_tap_outputs(size, i, stride, pad_before, out) for i in range(taps)]
+  return any(0 < stop - first < out for first, stop in spans)
 
 
 def _fuse_phases(features: int, phases_h: Sequence["_Phase1D"],
@@ -350,6 +365,69 @@ def conv2d_xla(x: Array, kernel: Array, strides: tuple[int, int], pads: Pairs) -
     dimension_numbers=_DIMENSION_NUMBERS,
     preferred_element_type=_accumulation_dtype(x.dtype),
   )
+
+
+def _kernel_grad_by_row_matmuls(x: Array, cotangent: Array, kernel_size: tuple[int, int],
+                                strides: tuple[int, int], pads: Pairs) -> Array:
+  """A correlation's kernel gradient as kh*min(sw, kw) GEMMs (see conv2d_xla_dw_matmul).
+
+  ``dw[i, j] = sum over (n, y, x) of x_pad[n, y*sh + i, x*sw + j]^T dy[n, y, x]``.
+  Shifting the cotangent instead of the input along the width turns the
+  column taps j = r, r + sw, r + 2*sw, ... of kernel row i into ONE GEMM: the
+  input's rows i, i + sh, ... and columns r, r + sw, ... flattened to
+  (pixels, C), against the cotangent shifted by 0, 1, 2, ... columns and
+  concatenated on the channel axis, (pixels, taps*F).
+  """
+  kh, kw = kernel_size
+  sh, sw = strides
+  n, out_h, out_w, features = cotangent.shape
+  zero = jnp.zeros((), x.dtype)
+  x = lax.pad(x, zero, ((0, 0, 0), *((before, after, 0) for before, after in pads), (0, 0, 0)))
+  c = x.shape[-1]
+  cotangent = cotangent.astype(x.dtype)
+  accumulation = _accumulation_dtype(x.dtype) or x.dtype
+  grad = jnp.zeros((kh, kw, c, features), accumulation)
+  for r in range(min(sw, kw)):
+    taps = len(range(r, kw, sw))
+    width = out_w + taps - 1
+    columns = lax.slice_in_dim(x, r, r + (width - 1) * sw + 1, sw, axis=2)
+    shifted = jnp.concatenate(
+      [lax.pad(cotangent, zero, ((0, 0, 0), (0, 0, 0), (q, taps - 1 - q, 0), (0, 0, 0)))
+       for q in range(taps)], axis=-1).reshape(-1, taps * features)
+    for i in range(kh):
+      rows = lax.slice_in_dim(columns, i, i + (out_h - 1) * sh + 1, sh, axis=1)
+      part = lax.dot_general(rows.reshape(-1, c), shifted,
+                             dimension_numbers=(((0,), (0,)), ((), ())),
+                             preferred_element_type=accumulation)
+      grad = grad.at[i, r::sw].set(part.reshape(c, taps, features).transpose(1, 0, 2))
+  return grad
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv2d_xla_dw_matmul(x: Array, kernel: Array, strides: tuple[int, int], pads: Pairs) -> Array:
+  """``xla`` forward and input gradient; the kernel gradient by GEMMs.
+
+  XLA:CPU computes a convolution's kernel gradient as a convolution whose
+  "kernel" is the output-sized cotangent, far larger than its kh x kw
+  output: its pathological case. On large stride-1 maps its forward pass and
+  input gradient are fast, so only the kernel gradient is replaced
+  (:func:`_kernel_grad_by_row_matmuls`).
+  """
+  return conv2d_xla(x, kernel, strides, pads)
+
+
+def _xla_dw_matmul_forward(x, kernel, strides, pads):
+  return conv2d_xla_dw_matmul(x, kernel, strides, pads), (x, kernel)
+
+
+def _xla_dw_matmul_backward(strides, pads, residuals, cotangent):
+  x, kernel = residuals
+  _, input_grad = jax.vjp(lambda x: conv2d_xla(x, kernel, strides, pads), x)
+  kernel_grad = _kernel_grad_by_row_matmuls(x, cotangent, kernel.shape[:2], strides, pads)
+  return input_grad(cotangent)[0], kernel_grad.astype(kernel.dtype)
+
+
+conv2d_xla_dw_matmul.defvjp(_xla_dw_matmul_forward, _xla_dw_matmul_backward)
 
 
 def _conv_output_shape(size: tuple[int, int], kernel: tuple[int, int],
@@ -520,10 +598,80 @@ def conv2d_dense(x: Array, kernel: Array, strides: tuple[int, int], pads: Pairs)
   return y.reshape(n, out_h, out_w, features)
 
 
+def _tap_outputs(size: int, tap: int, stride: int, pad_before: int, out: int) -> tuple[int, int]:
+  """``[first, stop)`` of the outputs whose window puts ``tap`` on a real pixel (1-D).
+
+  Output o reads input ``o * stride + tap - pad_before`` through the tap; the
+  outputs where that index lies in ``[0, size)`` form one contiguous range.
+  """
+  first = max(0, -(-(pad_before - tap) // stride))
+  stop = min(out, (size - 1 + pad_before - tap) // stride + 1)
+  return first, max(first, stop)
+
+
+def conv2d_row_regions(x: Array, kernel: Array, strides: tuple[int, int], pads: Pairs) -> Array:
+  """Cross-correlation as one shifted matmul per kernel row, over only the output rows
+  that kernel row reads real pixels for.
+
+  Kernel row i reaches a contiguous range of output rows (:func:`_tap_outputs`)
+  through a strided slice of the UNPADDED input rows; along the width it works
+  as ``shifted_matmul`` (padded columns, live column taps concatenated on the
+  channel axis). Kernel rows that reach the same output rows share one GEMM.
+  The products are padded into place and summed, so no multiply-add touches
+  a padding row. Work is N*C*F*out_w*(live column taps)*(sum of the row
+  ranges): for a 5x5 'SAME' conv on 4x4 that is 280 per C*F instead of
+  shifted_matmul's 400; for 5x5 stride 2 from 7x7 to 4x4, 320 instead of 400.
+  The kernel is only sliced by rows (no copy, unlike ``dense``'s gather), and
+  each GEMM contracts over (kernel rows)*(column taps)*C. Per-tap GEMMs, which
+  would also skip padding columns (196 and 256), measured no faster: they
+  contract over C only.
+  """
+  n, h, w, c = x.shape
+  kh, kw, _, features = kernel.shape
+  sh, sw = strides
+  (top, bottom), (left, right) = pads
+  out_h, out_w = _conv_output_shape((h, w), (kh, kw), strides, pads)
+  cols = _live_taps(w, kw, sw, left, out_w)
+  accumulation = _accumulation_dtype(x.dtype)
+  groups: dict[tuple[int, int], list[int]] = {}
+  for i in range(kh):
+    first, stop = _tap_outputs(h, i, sh, top, out_h)
+    if stop > first:
+      groups.setdefault((first, stop), []).append(i)
+  if not groups or cols.size == 0:  # Every window is pure padding.
+    return jnp.zeros((n, out_h, out_w, features), accumulation or x.dtype)
+  if cols.size < kw:
+    kernel = kernel[:, cols]
+  x = lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), (0, 0, 0), (left, right, 0), (0, 0, 0)))
+  parts = []
+  for (first, stop), kernel_rows in groups.items():
+    taps = []
+    for i in kernel_rows:  # Consecutive: the ranges move monotonically with i.
+      row = first * sh + i - top
+      rows = lax.slice(x, (0, row, 0, 0), (n, row + (stop - first - 1) * sh + 1, x.shape[2], c),
+                       (1, sh, 1, 1))
+      taps += [lax.slice(rows, (0, 0, int(j), 0),
+                         (n, rows.shape[1], int(j) + (out_w - 1) * sw + 1, c), (1, 1, sw, 1))
+               for j in cols]
+    patches = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)
+    group_kernel = kernel[kernel_rows[0]:kernel_rows[-1] + 1]
+    part = lax.dot_general(
+      patches,
+      group_kernel.reshape(len(taps) * c, features),
+      dimension_numbers=(((3,), (0,)), ((), ())),
+      preferred_element_type=accumulation,
+    )
+    parts.append(lax.pad(part, jnp.zeros((), part.dtype),
+                         ((0, 0, 0), (first, out_h - stop, 0), (0, 0, 0), (0, 0, 0))))
+  return functools.reduce(jnp.add, parts)
+
+
 _CONV_IMPLS: Final[dict[str, Callable[[Array, Array, tuple[int, int], Pairs], Array]]] = {
   "xla": conv2d_xla,
   "shifted_matmul": conv2d_shifted_matmul,
   "dense": conv2d_dense,
+  "row_regions": conv2d_row_regions,
+  "xla_dw_matmul": conv2d_xla_dw_matmul,
 }
 
 
@@ -544,13 +692,16 @@ def conv_flops(
     N*out_h*out_w*live_h*live_w*C*F.
   * ``dense``: only real input pixels that some window reads
     (:func:`_read_range`), N*rows*cols*C*out_h*out_w*F.
+  * ``row_regions``: every kernel row over only the output rows it reads
+    real pixels for (:func:`_tap_outputs`), live column taps as in
+    ``shifted_matmul``: N*(sum of the row ranges)*out_w*live_w*C*F.
 
   The backward pass of each does twice the forward's multiply-adds (input
   and kernel gradients are GEMMs/convolutions of the same size; dense adds a
   scatter-add of W's gradient, additions only).
 
   Args:
-    lowering: 'xla', 'shifted_matmul', 'dense' or 'auto' (resolved by
+    lowering: 'xla', 'shifted_matmul', 'dense', 'row_regions' or 'auto' (resolved by
       :func:`choose_lowering` for the default backend).
     input_shape: (*batch, H, W, C).
     kernel_size: k or (kh, kw).
@@ -573,6 +724,10 @@ def conv_flops(
   elif lowering == "shifted_matmul":
     live = len(_live_taps(h, kh, sh, top, out_h)) * len(_live_taps(w, kw, sw, left, out_w))
     per_example = out_h * out_w * live * c * features
+  elif lowering == "row_regions":
+    rows = sum(stop - first for first, stop in
+               (_tap_outputs(h, i, sh, top, out_h) for i in range(kh)))
+    per_example = rows * out_w * len(_live_taps(w, kw, sw, left, out_w)) * c * features
   else:
     r0, r1 = _read_range(h, kh, sh, top, out_h) if out_h else (0, 0)
     c0, c1 = _read_range(w, kw, sw, left, out_w) if out_w else (0, 0)

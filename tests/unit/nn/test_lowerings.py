@@ -115,8 +115,9 @@ def test_conv_matches_flax(kernel_size, strides, padding, hw):
   )
 
 
-# The dense lowering on the discriminator's tiny maps, and on every padding.
-DENSE_CASES = [
+# The lowerings that skip padding (and xla_dw_matmul's own kernel gradient), on the
+# discriminator's tiny maps and on every padding.
+SKIPPING_CASES = [
   # (kernel, stride, padding, (H, W))
   (5, 1, "SAME", (4, 4)),  # seed.D4: 5x5 'SAME' on a 4x4 map.
   (5, 2, "SAME", (7, 7)),  # seed.D3: 5x5 stride 2, 7x7 -> 4x4.
@@ -126,15 +127,15 @@ DENSE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("kernel_size,strides,padding,hw", DENSE_CASES)
-def test_dense_conv_matches_xla(kernel_size, strides, padding, hw):
+@pytest.mark.parametrize("kernel_size,strides,padding,hw", SKIPPING_CASES)
+def test_padding_variants_match_xla(kernel_size, strides, padding, hw):
   x = _normal(4, *hw, 8)
 
   def lowered(lowering: str) -> Callable:
     return lambda p, x: conv2d(x, p["kernel"], strides, padding, lowering) + p["bias"]
 
   _check_all(
-    {"dense": lowered("dense")},
+    {lowering: lowered(lowering) for lowering in ("dense", "row_regions", "xla_dw_matmul")},
     lowered("xla"),
     _random_params(Conv(16, kernel_size, lowering="xla"), x),
     x,
@@ -287,23 +288,24 @@ def test_bfloat16_compute_dtype(module):
   assert all(g.dtype == jnp.float32 for g in jax.tree.leaves(grads))
 
 
-def test_dense_bfloat16_matches_xla_bfloat16():
+@pytest.mark.parametrize("lowering", ["dense", "row_regions", "xla_dw_matmul"])
+def test_bfloat16_lowerings_match_xla_bfloat16(lowering):
   # Same bf16 operands, float32 accumulation, one rounding: about 1 bf16 ulp apart.
   x = _normal(4, 4, 4, 8)
-  dense = Conv(16, 5, dtype=jnp.bfloat16, lowering="dense")
-  xla = dense.clone(lowering="xla")
-  params = _random_params(dense, x)
+  skipping = Conv(16, 5, dtype=jnp.bfloat16, lowering=lowering)
+  xla = skipping.clone(lowering="xla")
+  params = _random_params(skipping, x)
 
   def value_and_grad(module: nn.Module, params: dict) -> tuple:
     loss = lambda p: jnp.sum(module.apply({"params": p}, x).astype(jnp.float32) ** 2)  # noqa: E731
     return module.apply({"params": params}, x), jax.grad(loss)(params)
 
-  run = jax.jit(lambda p: (value_and_grad(dense, p), value_and_grad(xla, p)))
+  run = jax.jit(lambda p: (value_and_grad(skipping, p), value_and_grad(xla, p)))
   (y, grads), (y_xla, grads_xla) = run(params)
   assert y.dtype == jnp.bfloat16
   _assert_close(y.astype(jnp.float32), y_xla.astype(jnp.float32), "value", rtol=1e-2)
   _assert_close(grads, grads_xla, "grads", rtol=2e-2)
-  assert "preferred_element_type=float32" in str(jax.make_jaxpr(dense.apply)({"params": params}, x))
+  assert "preferred_element_type=float32" in str(jax.make_jaxpr(skipping.apply)({"params": params}, x))
 
 
 def test_batch_dims_are_flattened_and_restored():
@@ -334,11 +336,16 @@ def test_choose_lowering_is_xla_off_cpu(kind, backend):
 
 def test_choose_lowering_cpu_rule():
   cpu = dict(backend="cpu")
-  assert choose_lowering("conv", (100, 4, 4, 256), 5, 1, 512, **cpu) == "shifted_matmul"
-  assert choose_lowering("conv", (100, 7, 7, 128), 5, 2, 256, **cpu) == "shifted_matmul"
+  # Kernel larger than the output: rows of padding skipped unless weight-bound.
+  assert choose_lowering("conv", (100, 4, 4, 256), 5, 1, 512, **cpu) == "row_regions"
+  assert choose_lowering("conv", (100, 7, 7, 128), 5, 2, 256, **cpu) == "row_regions"
+  assert choose_lowering("conv", (16, 4, 4, 256), 5, 1, 512, **cpu) == "row_regions"
+  assert choose_lowering("conv", (8, 4, 4, 512), 4, 2, 512, **cpu) == "shifted_matmul"
   assert choose_lowering("conv", (8, 8, 8, 256), 4, 2, 512, **cpu) == "shifted_matmul"
   assert choose_lowering("conv", (100, 14, 14, 64), 5, 2, 128, **cpu) == "xla"
-  assert choose_lowering("conv", (100, 28, 28, 64), 5, 1, 32, **cpu) == "xla"
+  # Large maps: XLA, with GEMMs for the kernel gradient at stride 1 (seed G3).
+  assert choose_lowering("conv", (100, 28, 28, 64), 5, 1, 32, **cpu) == "xla_dw_matmul"
+  assert choose_lowering("conv", (100, 28, 28, 32), 5, 1, 1, **cpu) == "xla"  # F=1
   assert choose_lowering("conv", (100, 4, 4, 256), 5, 1, 1, **cpu) == "xla"  # F=1
   assert choose_lowering("conv", (100, 8, 8, 64), 5, 1, 64, padding="VALID", **cpu) == (
     "shifted_matmul"  # 4x4 output.
@@ -369,7 +376,7 @@ FLOP_CASES = [
 ]
 
 
-@pytest.mark.parametrize("lowering", ["shifted_matmul", "dense"])
+@pytest.mark.parametrize("lowering", ["shifted_matmul", "dense", "row_regions"])
 @pytest.mark.parametrize("shape,kernel_size,strides,features,padding", FLOP_CASES)
 def test_conv_flops_counts_the_matmul_of_the_lowering(
   lowering, shape, kernel_size, strides, features, padding
@@ -382,12 +389,14 @@ def test_conv_flops_counts_the_matmul_of_the_lowering(
 
 def test_conv_flops_of_the_discriminator_maps():
   # Per example and per C*F: 16 outputs x 25 taps (all live) for xla and
-  # shifted_matmul; 16 (4x4 SAME) or 49 (7x7 stride 2) pixels x 16 outputs for dense.
-  lowerings = ("xla", "shifted_matmul", "dense")
+  # shifted_matmul; 16 (4x4 SAME) or 49 (7x7 stride 2) pixels x 16 outputs for dense;
+  # for row_regions 4 output columns x 5 column taps x the output rows each kernel
+  # row reaches a real pixel for: 2+3+4+3+2 on 4x4 SAME, 3+3+4+3+3 from 7x7 stride 2.
+  lowerings = ("xla", "shifted_matmul", "dense", "row_regions")
   d4 = [conv_flops(low, (4, 4, 4, 8), 5, 1, 16) for low in lowerings]
   d3 = [conv_flops(low, (4, 7, 7, 8), 5, 2, 16) for low in lowerings]
-  assert d4 == [4 * 8 * 16 * macs for macs in (400, 400, 256)]
-  assert d3 == [4 * 8 * 16 * macs for macs in (400, 400, 784)]
+  assert d4 == [4 * 8 * 16 * macs for macs in (400, 400, 256, 280)]
+  assert d3 == [4 * 8 * 16 * macs for macs in (400, 400, 784, 320)]
   assert conv_flops("shifted_matmul", (1, 1, 1, 8), 3, 1, 16) == 8 * 16  # One live tap.
 
 
