@@ -21,7 +21,7 @@ Usage::
 
     python benchmarks/layers.py --batch 100
     python benchmarks/layers.py --batch 16 --only seed
-    python benchmarks/layers.py --batch 100 --only seed.D --lowerings xla smm dense
+    python benchmarks/layers.py --batch 100 --only seed.D --lowerings xla smm dense rows
     python benchmarks/layers.py --batch 100 --conv 4,4,256,512,5,1 --conv 7,7,128,256,5,2
 """
 
@@ -138,9 +138,12 @@ _PHASE_VARIANTS = {
   "fused+smm": dict(lowering="phase", inner_lowering="shifted_matmul", fuse_phases=True),
   "split+xla": dict(lowering="phase", inner_lowering="xla", fuse_phases=False),
   "split+smm": dict(lowering="phase", inner_lowering="shifted_matmul", fuse_phases=False),
+  "fused+dw": dict(lowering="phase", inner_lowering="xla_dw_matmul", fuse_phases=True),
+  "split+dw": dict(lowering="phase", inner_lowering="xla_dw_matmul", fuse_phases=False),
 }
 # Conv variant label -> lowering name.
-CONV_LOWERINGS = {"xla": "xla", "smm": "shifted_matmul", "dense": "dense", "rows": "row_regions"}
+CONV_LOWERINGS = {"xla": "xla", "smm": "shifted_matmul", "dense": "dense", "rows": "row_regions",
+                  "dw": "xla_dw_matmul"}
 VARIANTS: dict[str, dict[str, dict]] = {
   "conv": {label: dict(lowering=lowering) for label, lowering in CONV_LOWERINGS.items()},
   "upsample_conv": _PHASE_VARIANTS,

@@ -41,6 +41,18 @@ Lowerings
     H*W*out_h*out_w / (kh*kw) times the kernel's elements (10x for 4x4). It is
     rebuilt, and its gradient scatter-added into the kernel, on every call
     whatever the batch, so it is only meant for tiny maps.
+``row_regions`` (Conv)
+    ``shifted_matmul`` per kernel row, over only the output rows where that
+    kernel row reads real pixels (kernel rows reaching the same output rows
+    share a GEMM); the partial outputs are padded into place and summed. No
+    multiply-add touches a padding ROW: a 5x5 'SAME' conv on 4x4 does 280
+    instead of 400 per C*F, 5x5 stride 2 from 7x7 to 4x4 320 instead of 400.
+``xla_dw_matmul`` (Conv)
+    ``xla`` forward and input gradient, but the kernel gradient as GEMMs of
+    the input against width-shifted copies of the cotangent (kh GEMMs at
+    stride 1). XLA:CPU computes a kernel gradient as a convolution whose
+    "kernel" is the output-sized cotangent, larger than its kh x kw output:
+    the pathological case again.
 ``phase`` (UpsampleConv, ConvTranspose; "sub-pixel")
     Both layers are a stride-1 correlation on a grid f times finer than the
     input (f = 2 for upsampling, f = s for a transposed conv). Output pixel
@@ -72,19 +84,20 @@ The rule (:func:`choose_lowering`), measured on a 2-core XLA:CPU machine
 -------------------------------------------------------------------------
 * Off CPU (GPU/TPU): always ``xla``. cuDNN and the TPU emitters handle all
   of these shapes well.
-* Conv on CPU: use ``shifted_matmul`` if F >= 8 AND either
-
-  - the kernel is larger than the output (k > out_h or k > out_w). Here
-    XLA:CPU is pathological whatever the batch: 5.3-9x slower in a sweep
-    (batch 32-128, 128->128 channels: k3 on 2x2, k4 on 3x3, k5 on 4x4, k6 on
-    5x5 outputs) and 5-55x on the model layers. k == out is fine; or
-  - batch*out_h*out_w <= 128 (weight-bound: GEMMs are 1.2-1.5x faster).
-
-  Otherwise use ``xla``. From 5x5 outputs (k <= out) up to 28x28, XLA is
-  as fast or up to 1.8x faster (only seed D2 at batch 16 went either way,
-  0.8-1.4x, between runs). For F=1 it is 2-10x faster, because the GEMM
-  degenerates to matrix-vector products.
-* ``dense`` is not part of the rule: it has not been timed yet.
+* Conv on CPU with F < 8: ``xla`` (2-10x faster: the GEMMs degenerate to
+  matrix-vector products).
+* Conv on CPU, kernel larger than the output (k > out_h or k > out_w): XLA:CPU
+  is pathological whatever the batch (5.3-9x slower in a sweep of batch
+  32-128, 128->128 channels, k3 on 2x2 ... k6 on 5x5 outputs; 5-55x on the
+  model layers; k == out is fine). Use ``row_regions`` when some kernel row
+  reads padding for part of the output rows and batch*out_h*out_w > 128
+  (1.15-1.37x over ``shifted_matmul`` on seed D3/D4 at batch 16-200), else
+  ``shifted_matmul`` (weight-bound GEMMs: row_regions is 0.94x at 32 rows).
+* Conv on CPU, otherwise: ``shifted_matmul`` if batch*out_h*out_w <= 128
+  (weight-bound: 1.2-1.5x faster), else ``xla_dw_matmul`` at stride 1
+  (2.9-5.7x on seed G3, 1.5x on the seed G2 phase conv) and ``xla`` at
+  stride 2, whose kernel gradient XLA handles well.
+* ``dense`` is not part of the rule: it measured slower than the others.
 * UpsampleConv / ConvTranspose on CPU: use ``phase`` (2.1-3.0x / 1.7-43x).
   Fused when the phases have no structural zero taps (odd-kernel upsampling)
   or F < 16 (F=1 or 3: fused is 2-5x faster than split), else split. Each
@@ -685,9 +698,10 @@ def conv_flops(
 ) -> int:
   """Multiply-adds of one forward Conv with ``lowering`` (the work it does, not the nominal).
 
-  * ``xla``: every output pixel through every tap, padding included,
-    N*out_h*out_w*kh*kw*C*F (nominal; XLA's emitters are not known to skip
-    padding).
+  * ``xla`` and ``xla_dw_matmul``: every output pixel through every tap,
+    padding included, N*out_h*out_w*kh*kw*C*F (nominal; XLA's emitters are
+    not known to skip padding, and the kernel gradient's GEMMs multiply the
+    padded input).
   * ``shifted_matmul``: only live taps (:func:`_live_taps`),
     N*out_h*out_w*live_h*live_w*C*F.
   * ``dense``: only real input pixels that some window reads
@@ -701,7 +715,7 @@ def conv_flops(
   scatter-add of W's gradient, additions only).
 
   Args:
-    lowering: 'xla', 'shifted_matmul', 'dense', 'row_regions' or 'auto' (resolved by
+    lowering: a name in ``LOWERINGS['conv']`` or 'auto' (resolved by
       :func:`choose_lowering` for the default backend).
     input_shape: (*batch, H, W, C).
     kernel_size: k or (kh, kw).
@@ -719,7 +733,7 @@ def conv_flops(
   out_h = max(0, (h + top + bottom - kh) // sh + 1)
   out_w = max(0, (w + left + right - kw) // sw + 1)
   batch = int(np.prod(batch_dims, dtype=np.int64))
-  if lowering == "xla":
+  if lowering in ("xla", "xla_dw_matmul"):
     per_example = out_h * out_w * kh * kw * c * features
   elif lowering == "shifted_matmul":
     live = len(_live_taps(h, kh, sh, top, out_h)) * len(_live_taps(w, kw, sw, left, out_w))
@@ -750,7 +764,7 @@ def conv2d(
     kernel: Kernel of shape (kh, kw, C, F).
     strides: Int or (sh, sw).
     padding: 'SAME', 'VALID' or explicit ((top, bottom), (left, right)).
-    lowering: 'auto', 'xla', 'shifted_matmul' or 'dense'.
+    lowering: 'auto' or a name in ``LOWERINGS['conv']``.
     dtype: Computation dtype; None promotes ``x`` and ``kernel``.
 
   Returns:
@@ -1132,7 +1146,7 @@ class Conv(nn.Module):
     param_dtype: Parameter dtype.
     kernel_init: Kernel initializer (flax default: lecun_normal).
     bias_init: Bias initializer.
-    lowering: 'auto', 'xla', 'shifted_matmul' or 'dense'.
+    lowering: 'auto' or a name in ``LOWERINGS['conv']``.
   """
 
   features: int
