@@ -71,15 +71,17 @@ def step_on_examples(g_state: GeneratorState, d_state: DiscriminatorState,
 
 @dataclasses.dataclass
 class RunState:
-  """What the loop carries: the checkpointed pytree and host counters."""
+  """What the loop carries: the checkpointed pytree and host counters.
+
+  ``step`` is the host's copy of ``g.step``: reading the device's would wait
+  for the step in flight, so the loop could not prepare and dispatch the next
+  step's input while the device trains.
+  """
   g: GeneratorState
   d: DiscriminatorState
   rng: jax.Array
+  step: int
   rollbacks: int = 0
-
-  @property
-  def step(self) -> int:
-    return int(self.g.step)
 
   def tree(self) -> dict[str, Any]:
     return {"g": self.g, "d": self.d, "rng": self.rng}
@@ -159,7 +161,7 @@ class Trainer:
 
   def _run_state(self, tree: dict[str, Any], rollbacks: int = 0) -> "RunState":
     """The loop's state from a checkpointed (or freshly initialised) tree."""
-    return RunState(tree["g"], tree["d"], tree["rng"], rollbacks=rollbacks)
+    return RunState(tree["g"], tree["d"], tree["rng"], int(tree["g"].step), rollbacks)
 
   def _periodic_evaluator(self, examples: dict[str, np.ndarray]):
     """FID & co. every ``eval.every_steps``, when a domain classifier exists.
@@ -474,7 +476,7 @@ class Trainer:
                      ) -> tuple[RunState, dict[str, jax.Array]]:
     """The jitted step on :meth:`step_input`'s batch (states are donated)."""
     g, d, metrics = self._step_jit(state.g, state.d, state.rng, *self._shared_inputs, step_input)
-    return dataclasses.replace(state, g=g, d=d), metrics
+    return dataclasses.replace(state, g=g, d=d, step=state.step + 1), metrics
 
   def step_cost(self, state: RunState, step_input: Any) -> dict[str, float]:
     """XLA's cost analysis of the compiled step for these inputs (``flops``,
