@@ -106,9 +106,14 @@ def synthetic_mnist(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def compilation_cache(tmp_path_factory) -> Path:
-  """One persistent XLA cache for every process the tests start."""
-  return tmp_path_factory.mktemp("xla-cache")
+def compilation_cache(tmp_path_factory, worker_id) -> Path:
+  """One persistent XLA cache for every process the tests start, shared by the
+  pytest-xdist workers (each has its own base directory below the run's)."""
+  if worker_id == "master":
+    return tmp_path_factory.mktemp("xla-cache")
+  cache = tmp_path_factory.getbasetemp().parent / "xla-cache"
+  cache.mkdir(exist_ok=True)
+  return cache
 
 
 @pytest.fixture(scope="session")
