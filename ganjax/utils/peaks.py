@@ -3,8 +3,9 @@
 Accelerators: the vendors' published dense peaks (no sparsity), per chip, for
 float32 and bfloat16 matrix multiplication. CPUs (and devices not in the table):
 the rate of a large jitted matmul measured on this machine, cached per device
-kind, dtype and JAX version, since a CPU's peak depends on its cores, vector
-units and the BLAS XLA uses. Measured while other work shares the machine, it
+kind (for CPUs: model, vector units and core count), dtype and JAX version,
+since a CPU's peak depends on its cores, vector units and the BLAS XLA uses; a
+home directory that moves to another machine measures again. Measured while other work shares the machine, it
 is too low: delete the file (:func:`peaks_file`) to measure again.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import time
 from pathlib import Path
 
@@ -69,7 +71,8 @@ def measured_matmul_peak(dtype: str, device: jax.Device | None = None,
   read from ``cache`` (default :func:`peaks_file`)."""
   device = device or jax.devices()[0]
   cache = cache or peaks_file()
-  key = f"{device.platform}:{device.device_kind}:{dtype}:jax{jax.__version__}"
+  kind = f"{device.device_kind}[{host_cpu()}]" if device.platform == "cpu" else device.device_kind
+  key = f"{device.platform}:{kind}:{dtype}:jax{jax.__version__}"
   stored = _read_cache(cache)
   if key in stored:
     return float(stored[key])
@@ -91,6 +94,26 @@ def measured_matmul_peak(dtype: str, device: jax.Device | None = None,
   except OSError:
     pass  # A read-only home: measure again next time.
   return flops
+
+
+def host_cpu() -> str:
+  """This machine's CPU as the peak depends on it: model, widest vector unit, cores."""
+  fields: dict[str, str] = {}
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+      for line in cpuinfo:
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+        if not line.strip():  # The first processor is enough.
+          break
+  except OSError:
+    pass  # Not Linux: the model and core count still tell machines apart.
+  flags = set((fields.get("flags") or fields.get("Features") or "").split())
+  vector = next((unit for unit in ("avx512f", "avx2", "sve", "asimd") if unit in flags), "")
+  family = f"family {fields['cpu family']} model {fields['model']}" if (
+      "cpu family" in fields and "model" in fields) else ""
+  model = fields.get("model name") or platform.processor() or platform.machine()
+  return " ".join(part for part in (model, family, vector, f"x{os.cpu_count()}") if part)
 
 
 def _read_cache(cache: Path) -> dict[str, float]:

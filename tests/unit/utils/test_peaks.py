@@ -1,6 +1,7 @@
 """Device peaks: the published table and the measured, cached CPU matmul rate."""
 
 import json
+import os
 
 import jax
 import pytest
@@ -34,7 +35,9 @@ def test_the_measured_peak_is_cached_per_device_and_dtype(tmp_path, monkeypatch)
   assert 1e8 < measured < 1e14  # a plausible FLOP/s for any CPU
   stored = json.loads(cache.read_text())
   (key,) = stored
-  assert key.startswith(f"cpu:{jax.devices()[0].device_kind}:float32:jax")
+  # Per CPU: a home directory moved to another machine does not reuse the peak.
+  assert key.startswith(f"cpu:{jax.devices()[0].device_kind}[{peaks.host_cpu()}]:float32:jax")
+  assert f"x{os.cpu_count()}" in peaks.host_cpu()
   stored[key] = 123.0  # the next call reads the file, not the machine
   cache.write_text(json.dumps(stored))
   assert peaks.measured_matmul_peak("float32") == 123.0
