@@ -444,6 +444,7 @@ class Trainer:
     window = self._new_window(state.step)
     progress = tqdm.tqdm(total=total, initial=state.step, unit="step", dynamic_ncols=True,
                          disable=None if self.is_lead else True)
+    in_flight = None
     with progress:
       while state.step < total and not stop.should_stop(state.step):
         state = self._inject_faults(state)
@@ -451,6 +452,10 @@ class Trainer:
         step_input = self._next_input(state)
         window.input_wait(time.perf_counter() - started)
         state, metrics = self.train_one_step(state, step_input)
+        # The next input is made while this step runs, but no further ahead: on a
+        # CPU, steps queued deeper compete with the running one for the cores.
+        jax.block_until_ready(in_flight)
+        in_flight = metrics
         self._step_reached = state.step
         window.add(metrics)
         progress.update(1)
